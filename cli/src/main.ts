@@ -1,0 +1,31 @@
+/**
+ * The `muster` command line: parses arguments with commander and hands each command to its module
+ * in `commands/`. Data goes to stdout, progress and errors to stderr.
+ *
+ * @module
+ */
+import { Command } from 'commander';
+import { exitCodeFor, reportError } from './exit.ts';
+
+const program = new Command('muster')
+  .description('Typed batch workflows for server fleets')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+// Each command module adds itself; the order here is the order in `muster --help`.
+const commands: Array<(program: Command) => void> = [];
+for (const register of commands) register(program);
+
+program.exitOverride();
+try {
+  await program.parseAsync(process.argv);
+} catch (e: unknown) {
+  if (isCommanderExit(e)) process.exit(e.exitCode === 0 ? 0 : 2);
+  reportError(e);
+  process.exit(exitCodeFor(e));
+}
+
+function isCommanderExit(e: unknown): e is { exitCode: number; code: string } {
+  return typeof e === 'object' && e !== null && 'code' in e && String(e.code).startsWith('commander.');
+}
