@@ -290,3 +290,7 @@ export const WorkflowSchema = v.strictObject({
 export type WorkflowInput = v.InferInput<typeof WorkflowSchema>;
 /** A workflow with every default filled in. */
 export type Workflow = v.InferOutput<typeof WorkflowSchema>;
+
+export type WorkflowType = (typeof WORKFLOW_TYPES)[number];
+export type OnFailure = (typeof ON_FAILURE)[number];
+export type StepType = (typeof STEP_TYPES)[number];
