@@ -1,0 +1,1 @@
+export { createPgliteDriver, type PgliteOptions } from './driver.ts';

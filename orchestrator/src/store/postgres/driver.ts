@@ -1,0 +1,46 @@
+/**
+ * The PostgreSQL driver: the `postgres` client, for deployments and scale-out.
+ *
+ * @module
+ */
+import postgres from 'postgres';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { migrate } from 'drizzle-orm/postgres-js/migrator';
+import { MIGRATIONS_FOLDER } from '../migrations.ts';
+import type { AnyPgDatabase, Driver } from '../sql-store.ts';
+
+/** PostgreSQL options. */
+export interface PostgresOptions {
+  readonly connectionString: string;
+  /** Connections in the pool. @default 10 */
+  readonly maxConnections?: number;
+}
+
+/** A key for the advisory lock that serialises migrations across processes. */
+const MIGRATION_LOCK = 0x6d757374; // "must"
+
+/** Connects to PostgreSQL. */
+export async function createPostgresDriver(options: PostgresOptions): Promise<Driver> {
+  const client = postgres(options.connectionString, {
+    max: options.maxConnections ?? 10,
+    onnotice: () => {},
+  });
+  const db = drizzle(client) as unknown as AnyPgDatabase;
+  return {
+    name: 'postgres',
+    db,
+    migrate: async () => {
+      // One connection holds the lock for the whole migration: replicas starting together wait
+      // for the first instead of racing on the same DDL.
+      const single = postgres(options.connectionString, { max: 1, onnotice: () => {} });
+      try {
+        await single`select pg_advisory_lock(${MIGRATION_LOCK})`;
+        await migrate(drizzle(single), { migrationsFolder: MIGRATIONS_FOLDER });
+        await single`select pg_advisory_unlock(${MIGRATION_LOCK})`;
+      } finally {
+        await single.end();
+      }
+    },
+    close: () => client.end({ timeout: 5 }),
+  };
+}

@@ -1,0 +1,1 @@
+export { createPostgresDriver, type PostgresOptions } from './driver.ts';

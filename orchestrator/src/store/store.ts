@@ -1,0 +1,147 @@
+/**
+ * The run store: what the engine and the API need from persistence, independent of the driver.
+ *
+ * Every state change of a run goes through {@link Store.commit}, one transaction per batch, so the
+ * state a crash leaves behind is always a state the engine wrote on purpose.
+ *
+ * @module
+ */
+import type { Plan } from '../plan/types.ts';
+import type {
+  Checkpoint,
+  NewRunEvent,
+  OperationState,
+  Run,
+  RunEvent,
+  RunStatus,
+  TaskFailure,
+  TaskResult,
+  TaskState,
+  TaskStatus,
+} from '../engine/types.ts';
+
+/** A run to create, with its plan. */
+export interface NewRun {
+  readonly id: string;
+  readonly name: string;
+  readonly workflow: unknown;
+  readonly plan: Plan;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly idempotencyKey?: string;
+}
+
+/** The full mutable state of a task, as the engine writes it. */
+export interface TaskWrite {
+  readonly id: string;
+  readonly status: TaskStatus;
+  readonly attempts: number;
+  readonly notBefore: Date | null;
+  readonly finishedSeq: number | null;
+  readonly startedAt: Date | null;
+  readonly finishedAt: Date | null;
+  readonly result: TaskResult | null;
+  readonly failure: TaskFailure | null;
+  readonly compensated: boolean;
+}
+
+/** An attempt's intent (`running`) or result. */
+export interface AttemptWrite {
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly status: 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
+  readonly startedAt: Date;
+  readonly finishedAt: Date | null;
+  readonly failure: TaskFailure | null;
+}
+
+/** The run-level fields a batch may change. */
+export interface RunWrite {
+  readonly status?: RunStatus;
+  readonly error?: string | null;
+  readonly startedAt?: Date | null;
+  readonly finishedAt?: Date | null;
+  readonly checkpoint?: number;
+}
+
+/** One transaction's worth of changes to a run. */
+export interface Batch {
+  readonly run?: RunWrite;
+  readonly operations?: readonly OperationState[];
+  readonly tasks?: readonly TaskWrite[];
+  readonly attempts?: readonly AttemptWrite[];
+  readonly events?: readonly NewRunEvent[];
+  readonly checkpoint?: Checkpoint;
+}
+
+/** Proof that the caller still drives the run: commits with a stale token are refused. */
+export interface Fence {
+  readonly owner: string;
+  readonly token: number;
+}
+
+/** Everything the engine needs to resume a run. */
+export interface RunSnapshot {
+  readonly run: Run;
+  readonly operations: readonly OperationState[];
+  readonly tasks: readonly TaskState[];
+  readonly checkpoints: readonly Checkpoint[];
+  /** The last event's sequence number (0 when none). */
+  readonly lastSeq: number;
+}
+
+/** Filters for {@link Store.listRuns}. */
+export interface RunFilter {
+  readonly status?: RunStatus;
+  readonly name?: string;
+  /** `key=value`: runs carrying that label. */
+  readonly label?: { readonly key: string; readonly value: string };
+  readonly limit?: number;
+  /** From a previous page's `nextCursor`. */
+  readonly cursor?: string;
+}
+
+/** A page of runs, newest first. */
+export interface RunPage {
+  readonly items: readonly Run[];
+  readonly nextCursor: string | null;
+}
+
+/** An attempt as stored. */
+export interface Attempt extends AttemptWrite {
+  readonly runId: string;
+}
+
+/** The run store. */
+export interface Store {
+  /** Which driver backs it, for messages and metrics. */
+  readonly driver: 'pglite' | 'postgres';
+  /** Applies pending migrations; safe when several processes start at once. */
+  migrate(): Promise<void>;
+  /** Checks that the database answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Creates a run, or returns the existing one with the same idempotency key (`created: false`). */
+  createRun(run: NewRun): Promise<{ run: Run; created: boolean }>;
+  getRun(id: string): Promise<Run | undefined>;
+  listRuns(filter?: RunFilter): Promise<RunPage>;
+  loadRun(id: string): Promise<RunSnapshot | undefined>;
+  /** Writes a batch in one transaction; with a fence, fails with `LeaseLostError` if it is stale. */
+  commit(runId: string, batch: Batch, fence?: Fence): Promise<void>;
+
+  /** Events of one run after `afterSeq`, in order. */
+  events(runId: string, afterSeq?: number, limit?: number): Promise<RunEvent[]>;
+  /** Events of every run after the global id `afterId`, in order. */
+  allEvents(afterId?: number, limit?: number): Promise<RunEvent[]>;
+  attempts(runId: string, taskId?: string): Promise<Attempt[]>;
+
+  /**
+   * Takes the run's lease for `ttlMs` if it is free, expired or already ours.
+   *
+   * @returns the fencing token, or `undefined` when another owner holds a live lease
+   */
+  acquireLease(runId: string, owner: string, ttlMs: number): Promise<number | undefined>;
+  /** Extends a lease we hold; false when it was lost. */
+  renewLease(runId: string, fence: Fence, ttlMs: number): Promise<boolean>;
+  releaseLease(runId: string, fence: Fence): Promise<void>;
+}

@@ -1,0 +1,179 @@
+/**
+ * The store's tables, in drizzle's pg-core: one schema for PGlite and PostgreSQL alike.
+ *
+ * Row types (`typeof runs.$inferSelect`) stay here; the engine works with domain types from
+ * `store.ts`. Migrations in `migrations/` are generated from this file by `npm run db:generate`.
+ *
+ * @module
+ */
+import {
+  bigint,
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+/** One execution of a workflow. */
+export const runs = pgTable(
+  'runs',
+  {
+    id: text('id').primaryKey(),
+    name: text('name').notNull(),
+    status: text('status').notNull(),
+    workflow: jsonb('workflow').notNull(),
+    plan: jsonb('plan').notNull(),
+    labels: jsonb('labels').$type<Record<string, string>>().notNull(),
+    idempotency_key: text('idempotency_key'),
+    error: text('error'),
+    /** Completed-operation count at the last checkpoint. */
+    checkpoint: integer('checkpoint').notNull().default(0),
+    created_at: ts('created_at').notNull().defaultNow(),
+    updated_at: ts('updated_at').notNull().defaultNow(),
+    started_at: ts('started_at'),
+    finished_at: ts('finished_at'),
+    /** The replica driving the run, until `lease_expires_at`; `lease_token` fences stale drivers. */
+    lease_owner: text('lease_owner'),
+    lease_token: bigint('lease_token', { mode: 'number' }).notNull().default(0),
+    lease_expires_at: ts('lease_expires_at'),
+  },
+  (t) => [
+    uniqueIndex('runs_idempotency_key').on(t.idempotency_key),
+    index('runs_status_created').on(t.status, t.created_at),
+  ],
+);
+
+/** An operation of a run. */
+export const operations = pgTable(
+  'operations',
+  {
+    run_id: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    id: text('id').notNull(),
+    position: integer('position').notNull(),
+    level: integer('level').notNull(),
+    status: text('status').notNull(),
+    started_at: ts('started_at'),
+    finished_at: ts('finished_at'),
+  },
+  (t) => [primaryKey({ columns: [t.run_id, t.id] })],
+);
+
+/** A task of a run: its current state. Attempts keep the history. */
+export const tasks = pgTable(
+  'tasks',
+  {
+    run_id: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    id: text('id').notNull(),
+    operation_id: text('operation_id').notNull(),
+    position: integer('position').notNull(),
+    queue: text('queue').notNull(),
+    status: text('status').notNull(),
+    /** The number of attempts started. */
+    attempts: integer('attempts').notNull().default(0),
+    /** A retry waits until then. */
+    not_before: ts('not_before'),
+    /** Order of completion: rollback runs in reverse of it. */
+    finished_seq: bigint('finished_seq', { mode: 'number' }),
+    started_at: ts('started_at'),
+    finished_at: ts('finished_at'),
+    /** Step results (outputs, rollback data) of the attempt that finished. */
+    result: jsonb('result'),
+    failure: jsonb('failure'),
+    /** Whether the task's effects were compensated by a rollback. */
+    compensated: boolean('compensated').notNull().default(false),
+  },
+  (t) => [
+    primaryKey({ columns: [t.run_id, t.id] }),
+    index('tasks_queue_status').on(t.queue, t.status),
+  ],
+);
+
+/** One attempt at a task: written before the side effect (intent) and after it (result). */
+export const attempts = pgTable(
+  'attempts',
+  {
+    run_id: text('run_id').notNull(),
+    task_id: text('task_id').notNull(),
+    attempt: integer('attempt').notNull(),
+    status: text('status').notNull(),
+    started_at: ts('started_at').notNull(),
+    finished_at: ts('finished_at'),
+    failure: jsonb('failure'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.run_id, t.task_id, t.attempt] }),
+    index('attempts_run').on(t.run_id),
+  ],
+);
+
+/** The append-only event log: the audit trail and the source of every progress stream. */
+export const events = pgTable(
+  'events',
+  {
+    /** Global order across runs, for subscribers to every run. */
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    run_id: text('run_id').notNull(),
+    /** Order within the run, from 1, without gaps. */
+    seq: integer('seq').notNull(),
+    type: text('type').notNull(),
+    at: ts('at').notNull(),
+    operation_id: text('operation_id'),
+    task_id: text('task_id'),
+    data: jsonb('data'),
+  },
+  (t) => [uniqueIndex('events_run_seq').on(t.run_id, t.seq)],
+);
+
+/** A checkpoint: the tasks finished when it was taken. `rollback --to-checkpoint N` keeps them. */
+export const checkpoints = pgTable(
+  'checkpoints',
+  {
+    run_id: text('run_id').notNull(),
+    number: integer('number').notNull(),
+    at: ts('at').notNull(),
+    event_seq: integer('event_seq').notNull(),
+    completed_operations: jsonb('completed_operations').$type<string[]>().notNull(),
+    completed_tasks: jsonb('completed_tasks').$type<string[]>().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.run_id, t.number] })],
+);
+
+/** Servers Muster knows of (created by providers or listed in inventories). */
+export const servers = pgTable('servers', {
+  name: text('name').primaryKey(),
+  provider: text('provider').notNull(),
+  status: text('status').notNull(),
+  address: text('address'),
+  labels: jsonb('labels').$type<Record<string, string>>().notNull().default({}),
+  created_at: ts('created_at').notNull().defaultNow(),
+  updated_at: ts('updated_at').notNull().defaultNow(),
+});
+
+/** Agents connected (or once connected) for a server's queue. */
+export const agents = pgTable('agents', {
+  id: text('id').primaryKey(),
+  server: text('server').notNull(),
+  status: text('status').notNull(),
+  version: text('version'),
+  last_heartbeat_at: ts('last_heartbeat_at').notNull(),
+  connected_at: ts('connected_at').notNull(),
+});
+
+export type RunRow = typeof runs.$inferSelect;
+export type OperationRow = typeof operations.$inferSelect;
+export type TaskRow = typeof tasks.$inferSelect;
+export type AttemptRow = typeof attempts.$inferSelect;
+export type EventRow = typeof events.$inferSelect;
+export type CheckpointRow = typeof checkpoints.$inferSelect;
