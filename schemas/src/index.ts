@@ -1,7 +1,14 @@
 /**
- * The workflow language: valibot schemas, problems, and (in later modules) the loaders.
+ * The workflow language: valibot schemas, problems, the CUE runner and the loaders.
  *
  * @module
  */
 export * from './workflow.ts';
 export * from './problems.ts';
+export * from './load.ts';
+export { exportCue, resolveCueEngine } from './cue.ts';
+export type { CueEngine, CueFile, CueResult, ExportCueOptions } from './cue.ts';
+export { formatPath, parsePath } from './path.ts';
+export type { PathSegment } from './path.ts';
+export { SCHEMA_MODULE, SCHEMA_PACKAGE, readSchemaFiles, schemaDir } from './schema-files.ts';
+export type { SchemaFile } from './schema-files.ts';

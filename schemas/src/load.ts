@@ -1,0 +1,408 @@
+/**
+ * Loads workflow and taskserv files (CUE, JSON or YAML) into validated values, or throws an
+ * {@link InvalidWorkflowError} that lists every problem with its file, line, path, what was
+ * expected and what was found.
+ *
+ * - CUE: the file's top level is unified with `#Workflow` (or `#Taskserv`) from `schemas/*.cue`,
+ *   so closed definitions catch unknown fields and defaults are filled in. Files that import
+ *   packages from a module (e.g. `muster.dev/schemas:muster`, as `muster init` scaffolds) are
+ *   evaluated in their module's root. The exported JSON then goes through valibot too, since that
+ *   is what the code trusts.
+ * - JSON and YAML: parsed with `yaml` (node ranges give exact lines), then valibot. CUE runs on them
+ *   too only when asked (`cueCheck`, or `MUSTER_CUE_CHECK_ALL=1`): it is slow, and the conformance
+ *   test keeps valibot equal to it.
+ *
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, extname, join, resolve } from 'node:path';
+import * as v from 'valibot';
+import { LineCounter, parseDocument } from 'yaml';
+import { exportCue } from './cue.ts';
+import { parseCueHeader, wrapCueSource } from './cue-source.ts';
+import { finishProblems, issuesToProblems, type Locate } from './issues.ts';
+import { cueLocator, yamlLocator } from './locate.ts';
+import { InvalidWorkflowError, MusterError, type Problem } from './problems.ts';
+import { SCHEMA_PACKAGE, readSchemaFiles } from './schema-files.ts';
+import { TaskservSchema, WorkflowSchema, type Taskserv, type Workflow } from './workflow.ts';
+
+/** The languages a workflow file may be written in. */
+export type WorkflowFormat = 'cue' | 'json' | 'yaml';
+
+/** A workflow read from a file or a string, valid, with every default filled in. */
+export interface LoadedWorkflow {
+  /** The workflow as valibot outputs it: all defaults filled. */
+  readonly workflow: Workflow;
+  /** The file, as given (for messages). */
+  readonly file: string;
+  readonly format: WorkflowFormat;
+  /**
+   * Line/column of a dotted path like `operations[2].depends_on[0]` in the source, where known.
+   * Exact for JSON and YAML; a best-effort text search for CUE.
+   */
+  locate(path: string): { line: number; column?: number } | undefined;
+}
+
+/** How {@link loadWorkflowSource} reads a string. */
+export interface LoadWorkflowOptions {
+  readonly format: WorkflowFormat;
+  /** The file name problems report, and where CUE imports resolve from. */
+  readonly file?: string;
+  /**
+   * Also check JSON and YAML with CUE, and fail if CUE and valibot disagree.
+   *
+   * @default `process.env.MUSTER_CUE_CHECK_ALL === '1'`
+   */
+  readonly cueCheck?: boolean;
+}
+
+/** The field a user's CUE top level is wrapped into (CUE reserves names starting with `__`). */
+const DOC_FIELD = 'muster_doc__';
+
+/** What is being loaded: the definition CUE checks it against, and the valibot schema. */
+interface DocumentKind {
+  readonly definition: '#Workflow' | '#Taskserv';
+  readonly schema: v.GenericSchema;
+  readonly what: string;
+}
+
+const WORKFLOW: DocumentKind = {
+  definition: '#Workflow',
+  schema: WorkflowSchema,
+  what: 'workflow',
+};
+const TASKSERV: DocumentKind = {
+  definition: '#Taskserv',
+  schema: TaskservSchema,
+  what: 'taskserv',
+};
+
+/**
+ * Reads and validates a workflow file; the format comes from the extension.
+ *
+ * @param path A `.cue`, `.json`, `.yaml` or `.yml` file.
+ * @returns The workflow, its format and a locator into its source.
+ * @throws {MusterError} `MUS2002` when the file cannot be read, `MUS2003` for an unknown extension.
+ * @throws {InvalidWorkflowError} With every problem, when the file does not validate.
+ * @example
+ * ```ts
+ * const { workflow, locate } = await loadWorkflowFile('examples/deploy.cue');
+ * locate('operations[1].depends_on[0]'); // { line: 14, column: 5 }
+ * ```
+ */
+export async function loadWorkflowFile(path: string): Promise<LoadedWorkflow> {
+  const format = formatOf(path);
+  const source = await readSource(path, 'workflow');
+  return loadWorkflowSource(source, { format, file: path });
+}
+
+/**
+ * Validates a workflow given as a string.
+ *
+ * @param source The document.
+ * @param options Its format, and the file name to report.
+ * @returns The workflow, its format and a locator into `source`.
+ * @throws {InvalidWorkflowError} With every problem, when the document does not validate.
+ */
+export async function loadWorkflowSource(
+  source: string,
+  options: LoadWorkflowOptions,
+): Promise<LoadedWorkflow> {
+  const file = options.file ?? `<${options.format} source>`;
+  const cueCheck = options.cueCheck ?? process.env['MUSTER_CUE_CHECK_ALL'] === '1';
+  const { value, locate } = await readDocument(source, { ...options, file, cueCheck }, WORKFLOW);
+  return { workflow: value as Workflow, file, format: options.format, locate };
+}
+
+/**
+ * Reads and validates a taskserv file: a `.cue`, `.json` or `.yaml` file whose top level is a
+ * taskserv.
+ *
+ * @param path The file.
+ * @returns The taskserv, defaults filled in.
+ * @throws {MusterError} `MUS2002` when the file cannot be read, `MUS2003` for an unknown extension.
+ * @throws {InvalidWorkflowError} With every problem, when the file does not validate.
+ */
+export async function loadTaskservFile(path: string): Promise<Taskserv> {
+  const format = formatOf(path);
+  const source = await readSource(path, 'taskserv');
+  const cueCheck = process.env['MUSTER_CUE_CHECK_ALL'] === '1';
+  const { value } = await readDocument(source, { format, file: path, cueCheck }, TASKSERV);
+  return value as Taskserv;
+}
+
+/**
+ * Validates a value (e.g. a parsed request body) as a workflow.
+ *
+ * @param value Anything.
+ * @param file The name to report in problems.
+ * @returns The workflow, defaults filled in.
+ * @throws {InvalidWorkflowError} With every problem (paths, no lines).
+ */
+export function validateWorkflowValue(value: unknown, file?: string): Workflow {
+  return validate(WORKFLOW, value, file === undefined ? {} : { file }) as Workflow;
+}
+
+/**
+ * The format a file name implies.
+ *
+ * @param path A file name.
+ * @returns `cue`, `json` or `yaml`.
+ * @throws {MusterError} `MUS2003` for any other extension.
+ */
+export function formatOf(path: string): WorkflowFormat {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.cue') return 'cue';
+  if (ext === '.json') return 'json';
+  if (ext === '.yaml' || ext === '.yml') return 'yaml';
+  throw new MusterError(
+    'MUS2003',
+    `cannot tell the format of "${path}" from its extension "${ext}"; name it .cue, .json, .yaml or .yml`,
+  );
+}
+
+async function readSource(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e: unknown) {
+    const code = (e as { code?: string }).code;
+    const reason =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'it is a directory'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : e instanceof Error
+              ? e.message
+              : String(e);
+    throw new MusterError(
+      'MUS2002',
+      `cannot read ${what} file "${path}": ${reason}; check the path`,
+      { cause: e },
+    );
+  }
+}
+
+interface ReadOptions {
+  readonly format: WorkflowFormat;
+  readonly file: string;
+  readonly cueCheck: boolean;
+}
+
+/** Parses and validates one document of `kind`. */
+async function readDocument(
+  source: string,
+  options: ReadOptions,
+  kind: DocumentKind,
+): Promise<{ value: unknown; locate: Locate }> {
+  if (options.format === 'cue') return readCue(source, options, kind);
+  const { value, locate } =
+    options.format === 'json' ? parseJson(source, options.file) : parseYaml(source, options.file);
+  if (value === null || value === undefined) {
+    throw new InvalidWorkflowError(
+      [
+        {
+          code: 'schema',
+          path: '',
+          message: `the file is empty; a ${kind.what} is an object${kind === WORKFLOW ? ' with at least `name` and `operations`' : ' with at least `name`'}`,
+          file: options.file,
+        },
+      ],
+      options.file,
+    );
+  }
+  if (!options.cueCheck)
+    return { value: validate(kind, value, { file: options.file, locate }), locate };
+
+  // Both schemas, and a loud failure when they disagree: that is a bug in Muster, not in the file.
+  const checked = await cueCheckValue(value, kind, options.file, locate);
+  let parsed: unknown;
+  try {
+    parsed = validate(kind, value, { file: options.file, locate });
+  } catch (e: unknown) {
+    if (!checked.ok || !(e instanceof InvalidWorkflowError)) throw e;
+    throw new InvalidWorkflowError(
+      [...e.problems, disagreement('CUE accepts it but valibot does not')],
+      options.file,
+    );
+  }
+  if (!checked.ok) {
+    throw new InvalidWorkflowError(
+      [...checked.problems, disagreement('valibot accepts it but CUE does not')],
+      options.file,
+    );
+  }
+  return { value: parsed, locate };
+}
+
+function disagreement(what: string): Problem {
+  return {
+    code: 'schema-mismatch',
+    path: '',
+    message: `the CUE schema and the valibot schema disagree on this document: ${what}`,
+    hint: 'this is a bug in Muster; please report it with the file',
+  };
+}
+
+/** Checks a parsed JSON/YAML value with CUE. */
+async function cueCheckValue(
+  value: unknown,
+  kind: DocumentKind,
+  file: string,
+  locate: Locate,
+): Promise<{ ok: true } | { ok: false; problems: Problem[] }> {
+  const schema = await readSchemaFiles();
+  const result = await exportCue({
+    files: [
+      {
+        name: file,
+        source: `package ${SCHEMA_PACKAGE}\n\n${DOC_FIELD}: ${kind.definition} & ${JSON.stringify(value)}\n`,
+        internal: true,
+      },
+      ...schema.map((f) => ({ name: f.name, source: f.source, internal: true })),
+    ],
+    expression: DOC_FIELD,
+  });
+  if (result.ok) return { ok: true };
+  return {
+    ok: false,
+    problems: finishProblems(result.problems, { schema: kind.schema, file, locate }),
+  };
+}
+
+async function readCue(
+  source: string,
+  options: ReadOptions,
+  kind: DocumentKind,
+): Promise<{ value: unknown; locate: Locate }> {
+  const header = parseCueHeader(source);
+  const packageName = header.packageName ?? SCHEMA_PACKAGE;
+  const wrapped = wrapCueSource(source, {
+    field: DOC_FIELD,
+    definition: kind.definition,
+    defaultPackage: SCHEMA_PACKAGE,
+  });
+  const schema = await readSchemaFiles();
+  // Imports of a module's packages (their first element has a dot) resolve from its cue.mod.
+  const moduleImports = header.imports.some((p) => p.split('/')[0]!.includes('.'));
+  const cwd = moduleImports
+    ? findModuleRoot(options.file.startsWith('<') ? process.cwd() : dirname(resolve(options.file)))
+    : undefined;
+  const locate = cueLocator(source);
+  const result = await exportCue({
+    files: [
+      { name: options.file, source: wrapped.source, mapPosition: wrapped.mapPosition },
+      ...schema.map((f) => ({
+        name: f.name,
+        // The schema joins the user's package, so the wrapper can name `#Workflow` directly.
+        source: f.source.replace(/^package muster\s*$/m, `package ${packageName}`),
+        internal: true,
+      })),
+    ],
+    expression: DOC_FIELD,
+    ...(cwd !== undefined ? { cwd } : {}),
+  });
+  if (!result.ok) {
+    const problems = result.problems.map((p) => withImportHint(p, moduleImports));
+    throw new InvalidWorkflowError(
+      finishProblems(problems, { schema: kind.schema, file: options.file, locate }),
+      options.file,
+    );
+  }
+  return { value: validate(kind, result.value, { file: options.file, locate }), locate };
+}
+
+function withImportHint(p: Problem, moduleImports: boolean): Problem {
+  if (
+    !moduleImports ||
+    p.hint ||
+    !/import failed|cannot find package|package .* not found/.test(p.message)
+  )
+    return p;
+  return {
+    ...p,
+    hint: "run `muster init` in the workflow's directory to scaffold cue.mod/ with the muster.dev/schemas package",
+  };
+}
+
+/** The nearest directory at or above `dir` that holds a `cue.mod`. */
+function findModuleRoot(dir: string): string | undefined {
+  let current = dir;
+  for (;;) {
+    if (existsSync(join(current, 'cue.mod'))) return current;
+    const parent = dirname(current);
+    if (parent === current) return undefined;
+    current = parent;
+  }
+}
+
+function validate(
+  kind: DocumentKind,
+  value: unknown,
+  options: { file?: string; locate?: Locate },
+): unknown {
+  const result = v.safeParse(kind.schema, value);
+  if (result.success) return result.output;
+  throw new InvalidWorkflowError(
+    issuesToProblems(result.issues, { schema: kind.schema, ...options }),
+    options.file,
+  );
+}
+
+function parseJson(source: string, file: string): { value: unknown; locate: Locate } {
+  let value: unknown;
+  try {
+    value = JSON.parse(source);
+  } catch (e: unknown) {
+    const message = e instanceof Error ? e.message : String(e);
+    const at = /position (\d+)/.exec(message);
+    const pos = at ? positionAt(source, Number(at[1])) : undefined;
+    throw new InvalidWorkflowError(
+      [
+        {
+          code: 'syntax',
+          path: '',
+          message: `invalid JSON: ${message.replace(/ in JSON at position \d+.*$/, '').replace(/^Unexpected/, 'unexpected')}`,
+          file,
+          ...(pos ? { line: pos.line, column: pos.column } : {}),
+        },
+      ],
+      file,
+    );
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(source, { lineCounter, uniqueKeys: false });
+  return { value, locate: yamlLocator(doc, lineCounter) };
+}
+
+function parseYaml(source: string, file: string): { value: unknown; locate: Locate } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(source, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new InvalidWorkflowError(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return {
+          code: 'syntax',
+          path: '',
+          message: `invalid YAML: ${e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+          file,
+          ...(pos ? { line: pos.line, column: pos.col } : {}),
+        };
+      }),
+      file,
+    );
+  }
+  return {
+    value: doc.toJS({ maxAliasCount: 1000 }) as unknown,
+    locate: yamlLocator(doc, lineCounter),
+  };
+}
+
+function positionAt(source: string, offset: number): { line: number; column: number } {
+  const before = source.slice(0, offset);
+  const line = before.split('\n').length;
+  return { line, column: offset - before.lastIndexOf('\n') };
+}
