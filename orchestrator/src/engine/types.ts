@@ -114,6 +114,7 @@ export interface TaskState {
   readonly queue: string;
   readonly status: TaskStatus;
   readonly attempts: number;
+  readonly attemptBase: number;
   readonly notBefore: Date | null;
   readonly finishedSeq: number | null;
   readonly startedAt: Date | null;
@@ -191,3 +192,64 @@ export interface RunEvent<TType extends EventType = EventType> {
 
 /** An event about to be written: the store assigns `id`. */
 export type NewRunEvent = Omit<RunEvent, 'id'>;
+
+/** The full mutable state of a task, as the engine writes it. */
+export interface TaskWrite {
+  readonly id: string;
+  readonly status: TaskStatus;
+  readonly attempts: number;
+  /** Attempts made before the last retry of the run: the retry budget starts there. */
+  readonly attemptBase: number;
+  readonly notBefore: Date | null;
+  readonly finishedSeq: number | null;
+  readonly startedAt: Date | null;
+  readonly finishedAt: Date | null;
+  readonly result: TaskResult | null;
+  readonly failure: TaskFailure | null;
+  readonly compensated: boolean;
+}
+
+/** An attempt's intent (`running`) or result. */
+export interface AttemptWrite {
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly status: 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
+  readonly startedAt: Date;
+  readonly finishedAt: Date | null;
+  readonly failure: TaskFailure | null;
+}
+
+/** The run-level fields a batch may change. */
+export interface RunWrite {
+  readonly status?: RunStatus;
+  readonly error?: string | null;
+  readonly startedAt?: Date | null;
+  readonly finishedAt?: Date | null;
+  readonly checkpoint?: number;
+}
+
+/** One transaction's worth of changes to a run. */
+export interface Batch {
+  readonly run?: RunWrite;
+  readonly operations?: readonly OperationState[];
+  readonly tasks?: readonly TaskWrite[];
+  readonly attempts?: readonly AttemptWrite[];
+  readonly events?: readonly NewRunEvent[];
+  readonly checkpoint?: Checkpoint;
+}
+
+/** Proof that the caller still drives the run: commits with a stale token are refused. */
+export interface Fence {
+  readonly owner: string;
+  readonly token: number;
+}
+
+/** Everything the engine needs to resume a run. */
+export interface RunSnapshot {
+  readonly run: Run;
+  readonly operations: readonly OperationState[];
+  readonly tasks: readonly TaskState[];
+  readonly checkpoints: readonly Checkpoint[];
+  /** The last event's sequence number (0 when none). */
+  readonly lastSeq: number;
+}

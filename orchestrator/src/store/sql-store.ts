@@ -11,18 +11,12 @@
 import { and, asc, desc, eq, gt, lt, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { StoreError, LeaseLostError } from './errors.ts';
-import type {
-  Attempt,
-  Batch,
-  Fence,
-  NewRun,
-  RunFilter,
-  RunPage,
-  RunSnapshot,
-  Store,
-} from './store.ts';
+import type { Attempt, NewRun, RunFilter, RunPage, Store } from './store.ts';
 import * as t from './tables.ts';
 import type {
+  Batch,
+  Fence,
+  RunSnapshot,
   Checkpoint,
   EventType,
   OperationState,
@@ -234,6 +228,7 @@ export function createSqlStore(driver: Driver): Store {
               id: k.id,
               status: k.status,
               attempts: k.attempts,
+              attempt_base: k.attemptBase,
               not_before: k.notBefore?.toISOString() ?? null,
               finished_seq: k.finishedSeq,
               started_at: k.startedAt?.toISOString() ?? null,
@@ -243,12 +238,12 @@ export function createSqlStore(driver: Driver): Store {
               compensated: k.compensated,
             }));
             await tx.execute(sql`
-              update tasks k set status = u.status, attempts = u.attempts,
+              update tasks k set status = u.status, attempts = u.attempts, attempt_base = u.attempt_base,
                 not_before = u.not_before, finished_seq = u.finished_seq,
                 started_at = u.started_at, finished_at = u.finished_at, result = u.result,
                 failure = u.failure, compensated = u.compensated
               from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-                as u(id text, status text, attempts int, not_before timestamptz,
+                as u(id text, status text, attempts int, attempt_base int, not_before timestamptz,
                      finished_seq bigint, started_at timestamptz, finished_at timestamptz,
                      result jsonb, failure jsonb, compensated boolean)
               where k.run_id = ${runId} and k.id = u.id`);
@@ -450,6 +445,7 @@ function toTask(r: t.TaskRow): TaskState {
     queue: r.queue,
     status: r.status as TaskStatus,
     attempts: r.attempts,
+    attemptBase: r.attempt_base,
     notBefore: r.not_before,
     finishedSeq: r.finished_seq,
     startedAt: r.started_at,

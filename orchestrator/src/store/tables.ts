@@ -82,6 +82,8 @@ export const tasks = pgTable(
     status: text('status').notNull(),
     /** The number of attempts started. */
     attempts: integer('attempts').notNull().default(0),
+    /** Attempts made before the last retry of the run: the retry budget starts there. */
+    attempt_base: integer('attempt_base').notNull().default(0),
     /** A retry waits until then. */
     not_before: ts('not_before'),
     /** Order of completion: rollback runs in reverse of it. */

@@ -87,6 +87,7 @@ CREATE TABLE "tasks" (
 	"queue" text NOT NULL,
 	"status" text NOT NULL,
 	"attempts" integer DEFAULT 0 NOT NULL,
+	"attempt_base" integer DEFAULT 0 NOT NULL,
 	"not_before" timestamp with time zone,
 	"finished_seq" bigint,
 	"started_at" timestamp with time zone,

@@ -1,0 +1,1118 @@
+/**
+ * Drives one run: starts tasks as their dependencies, rollouts and limits allow, records every
+ * change through the store, retries, stops, rolls back, and resumes after a crash.
+ *
+ * Writes are group-committed: changes accumulate while a commit is in flight and go together in
+ * the next one. A task's intent (status `running`, a new attempt row) is committed before it is
+ * dispatched, and its result is committed before anything that depends on it starts, so after a
+ * crash a finished task is never run again and one caught mid-flight is seen as interrupted.
+ *
+ * @module
+ */
+import type { PlannedOperation, PlannedTask } from '../plan/types.ts';
+import { retryDelayMs } from './backoff.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { AssignedServer, Dispatcher, TaskAssignment, TaskReport } from './dispatch.ts';
+import type {
+  AttemptWrite,
+  Batch,
+  Checkpoint,
+  EventType,
+  Fence,
+  NewRunEvent,
+  OperationState,
+  OrchestratorEventMap,
+  RunEvent,
+  RunSnapshot,
+  RunStatus,
+  RunWrite,
+  StepRecord,
+  TaskFailure,
+  TaskResult,
+  TaskStatus,
+  TaskWrite,
+} from './types.ts';
+import { FINAL_RUN_STATUSES } from './types.ts';
+import { EngineError } from './errors.ts';
+
+/** What the driver needs from the store. */
+export interface EngineStore {
+  loadRun(id: string): Promise<RunSnapshot | undefined>;
+  commit(runId: string, batch: Batch, fence?: Fence): Promise<void>;
+}
+
+/** Options of a run driver. */
+export interface RunDriverOptions {
+  readonly store: EngineStore;
+  readonly dispatcher: Dispatcher;
+  /** @default systemClock */
+  readonly clock?: Clock;
+  /** Tasks running at once across the run. @default 64 */
+  readonly concurrency?: number;
+  /** Tasks running at once on one queue. @default 1 for `server:*` queues, unlimited otherwise */
+  readonly queueConcurrency?: (queue: string) => number;
+  /** The lease the driver holds; commits with a stale one are refused. */
+  readonly fence?: Fence;
+  /** Called with each event once it is committed. */
+  readonly onEvent?: (event: RunEvent) => void;
+}
+
+const FINISHED: ReadonlySet<TaskStatus> = new Set([
+  'succeeded',
+  'failed',
+  'skipped',
+  'cancelled',
+  'rolled_back',
+]);
+
+interface TaskNode {
+  readonly plan: PlannedTask;
+  readonly op: OpNode;
+  readonly position: number;
+  s: Mutable<TaskWrite>;
+  readonly deps: Array<{ node: TaskNode; type: 'hard' | 'soft'; reason: string }>;
+  readonly dependents: TaskNode[];
+  /** Dependencies not finished yet. */
+  waiting: number;
+  running?: { controller: AbortController; reason?: 'timeout' | 'terminate' } | undefined;
+  cancelRetryTimer?: (() => void) | undefined;
+}
+
+interface OpNode {
+  readonly plan: PlannedOperation;
+  s: Mutable<OperationState>;
+  readonly tasks: TaskNode[];
+  /** Tasks of this operation that failed for good. */
+  failures: number;
+  running: number;
+  /** Canary rollouts: the rest may start. */
+  approved: boolean;
+  /** Rolling/canary: the next batch may not start before this time (ms). */
+  nextBatchAt: number;
+  /** The batch whose completion was last seen, to start the delay once. */
+  completedBatches: number;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type StopMode = 'fail' | 'rollback' | 'cancel' | 'terminate';
+
+/** Drives one run until it ends, pauses or is stopped. */
+export class RunDriver {
+  private readonly clock: Clock;
+  private readonly concurrency: number;
+  private readonly queueLimit: (queue: string) => number;
+  private status: RunStatus;
+  private readonly tasks = new Map<string, TaskNode>();
+  private readonly ops: OpNode[] = [];
+  private readonly opsById = new Map<string, OpNode>();
+  private readonly servers = new Map<string, AssignedServer>();
+  private lastSeq: number;
+  private checkpoints: Checkpoint[];
+  private completedOps = 0;
+  private running = 0;
+  private readonly queueRunning = new Map<string, number>();
+  private stopping: StopMode | undefined;
+  private rollingBack = false;
+  private error: string | null;
+
+  // Group commit: what the next commit will write.
+  private pendingEvents: NewRunEvent[] = [];
+  private readonly dirtyTasks = new Set<TaskNode>();
+  private readonly dirtyOps = new Set<OpNode>();
+  private pendingAttempts: AttemptWrite[] = [];
+  private pendingRun: Mutable<RunWrite> | undefined;
+  private pendingCheckpoint: Checkpoint | undefined;
+  private commitChain: Promise<void> = Promise.resolve();
+  private scheduledCommit: Promise<void> | undefined;
+  private fatal: unknown;
+
+  private settle!: { resolve: (s: RunStatus) => void; reject: (e: unknown) => void };
+  private settled: Promise<RunStatus>;
+  private pumping = false;
+  private pumpAgain = false;
+
+  private constructor(
+    private readonly snapshot: RunSnapshot,
+    private readonly options: RunDriverOptions,
+  ) {
+    this.clock = options.clock ?? systemClock;
+    this.concurrency = snapshot.run.plan.type === 'sequential' ? 1 : (options.concurrency ?? 64);
+    this.queueLimit =
+      options.queueConcurrency ??
+      ((queue) => (queue.startsWith('server:') ? 1 : Number.POSITIVE_INFINITY));
+    this.status = snapshot.run.status;
+    this.lastSeq = snapshot.lastSeq;
+    this.checkpoints = [...snapshot.checkpoints];
+    this.error = snapshot.run.error;
+    this.settled = new Promise((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.settled.catch(() => {});
+    this.build();
+  }
+
+  /** Loads a run and prepares to drive it; nothing runs before {@link start}. */
+  static async load(runId: string, options: RunDriverOptions): Promise<RunDriver> {
+    const snapshot = await options.store.loadRun(runId);
+    if (!snapshot) throw new EngineError('ORC1201', `no run with id "${runId}"`);
+    return new RunDriver(snapshot, options);
+  }
+
+  /** The run's id. */
+  get runId(): string {
+    return this.snapshot.run.id;
+  }
+
+  /** The run's current status. */
+  get runStatus(): RunStatus {
+    return this.status;
+  }
+
+  /** Resolves with the final status when the run ends; rejects if the driver must stop (store lost). */
+  get done(): Promise<RunStatus> {
+    return this.settled;
+  }
+
+  /**
+   * Starts or resumes the run from its stored state: interrupted attempts are closed and retried
+   * by their policy, a pending run starts, a rollback or cancel in progress goes on.
+   */
+  async start(): Promise<void> {
+    const now = this.clock.now();
+    for (const node of this.tasks.values()) {
+      if (node.s.status !== 'running') continue;
+      // Caught mid-flight by a crash: that attempt is over; retry it only as its policy allows.
+      this.pendingAttempts.push({
+        taskId: node.plan.id,
+        attempt: node.s.attempts,
+        status: 'interrupted',
+        startedAt: node.s.startedAt ?? now,
+        finishedAt: now,
+        failure: { type: 'interrupted', message: 'the orchestrator stopped while it ran' },
+      });
+      this.emit('task:interrupted', { attempt: node.s.attempts }, node);
+      this.afterFailure(node, {
+        type: 'interrupted',
+        message: 'the orchestrator stopped while the task ran',
+      });
+    }
+    if (FINAL_RUN_STATUSES.has(this.status)) {
+      await this.flush();
+      this.settle.resolve(this.status);
+      return;
+    }
+    if (this.status === 'pending') {
+      this.setRun({ status: 'running', startedAt: now });
+      this.emit('run:started', { resumed: false });
+    } else if (this.status === 'running') {
+      this.emit('run:started', { resumed: true });
+    } else if (this.status === 'cancelling') {
+      this.stopping = 'cancel';
+    } else if (this.status === 'rolling_back') {
+      this.rollingBack = true;
+    }
+    await this.flush();
+    if (this.status === 'rolling_back') void this.rollback({ resumed: true });
+    else this.pump();
+  }
+
+  /** Stops starting tasks; running ones finish. */
+  async pause(): Promise<void> {
+    this.require(['running'], 'pause');
+    this.setRun({ status: 'paused' });
+    this.emit('run:paused', {});
+    await this.flush();
+  }
+
+  /** Starts tasks again after a pause, and approves a canary waiting for it. */
+  async resume(): Promise<void> {
+    this.require(['paused'], 'resume');
+    for (const op of this.ops) op.approved = true;
+    this.setRun({ status: 'running' });
+    this.emit('run:resumed', {});
+    await this.flush();
+    this.pump();
+  }
+
+  /**
+   * Cancels the run. Graceful: running tasks finish, nothing new starts, and what was done is
+   * compensated when the rollback strategy is enabled. Forced (terminate): running tasks are
+   * aborted and nothing is compensated.
+   */
+  async cancel(options: { force?: boolean } = {}): Promise<void> {
+    const force = options.force ?? false;
+    if (this.status === 'cancelling' && force) {
+      this.stopping = 'terminate';
+      this.abortRunning();
+      return;
+    }
+    this.require(['pending', 'running', 'paused'], force ? 'terminate' : 'cancel');
+    this.stopping = force ? 'terminate' : 'cancel';
+    this.setRun({ status: 'cancelling' });
+    this.emit('run:cancelling', { force });
+    if (force) this.abortRunning();
+    await this.flush();
+    this.maybeFinish();
+  }
+
+  /**
+   * Rolls back a run that has stopped: compensates finished tasks in reverse order of completion.
+   *
+   * @param options.toCheckpoint keep what was done up to this checkpoint; undo only what came after
+   */
+  async rollbackRun(options: { toCheckpoint?: number } = {}): Promise<void> {
+    this.require(['failed', 'succeeded', 'cancelled', 'paused'], 'roll back');
+    if (options.toCheckpoint !== undefined) {
+      const exists = this.checkpoints.some((c) => c.number === options.toCheckpoint);
+      if (!exists) {
+        throw new EngineError(
+          'ORC1203',
+          `run "${this.runId}" has no checkpoint ${options.toCheckpoint}; it has ${
+            this.checkpoints.map((c) => c.number).join(', ') || 'none'
+          }`,
+        );
+      }
+    }
+    if (this.running > 0) {
+      throw new EngineError(
+        'ORC1204',
+        `run "${this.runId}" still has running tasks; wait for them`,
+      );
+    }
+    this.resetSettled();
+    await this.rollback({
+      manual: true,
+      ...(options.toCheckpoint !== undefined ? { toCheckpoint: options.toCheckpoint } : {}),
+    });
+  }
+
+  /**
+   * Retries a run that ended without success: tasks that failed, were skipped, cancelled or
+   * rolled back run again (those that succeeded do not), each with a fresh retry budget.
+   *
+   * @param options.operation retry only this operation (and what was skipped because of it)
+   */
+  async retry(options: { operation?: string } = {}): Promise<void> {
+    this.require(['failed', 'cancelled', 'rolled_back'], 'retry');
+    const op = options.operation;
+    if (op !== undefined && !this.opsById.has(op)) {
+      throw new EngineError(
+        'ORC1205',
+        `run "${this.runId}" has no operation "${op}"; it has ${[...this.opsById.keys()].join(', ')}`,
+      );
+    }
+    const again = new Set(['failed', 'skipped', 'cancelled', 'rolled_back']);
+    let count = 0;
+    for (const node of this.tasks.values()) {
+      const inScope = op === undefined || node.op.plan.id === op || node.s.status === 'skipped';
+      if (!inScope || !again.has(node.s.status)) continue;
+      Object.assign(node.s, {
+        status: 'pending',
+        attemptBase: node.s.attempts,
+        notBefore: null,
+        finishedSeq: null,
+        finishedAt: null,
+        failure: null,
+        compensated: false,
+      });
+      this.dirtyTasks.add(node);
+      count++;
+    }
+    for (const o of this.ops) {
+      const unfinished = o.tasks.some((t) => !FINISHED.has(t.s.status));
+      if (unfinished) {
+        o.failures = o.tasks.filter((t) => t.s.status === 'failed').length;
+        o.completedBatches = 0;
+        o.nextBatchAt = 0;
+        this.setOp(o, { status: 'pending', finishedAt: null });
+      }
+    }
+    this.rebuildWaiting();
+    this.stopping = undefined;
+    this.error = null;
+    this.resetSettled();
+    this.setRun({ status: 'running', finishedAt: null, error: null });
+    this.emit('run:retrying', { ...(op !== undefined ? { operation: op } : {}), tasks: count });
+    await this.flush();
+    this.pump();
+  }
+
+  // ── building ─────────────────────────────────────────────────────────────
+
+  private build(): void {
+    const { plan } = this.snapshot.run;
+    const inventory = (this.snapshot.run.workflow as { servers?: AssignedServer[] })?.servers ?? [];
+    for (const server of inventory) {
+      this.servers.set(server.name, {
+        name: server.name,
+        provider: server.provider ?? 'local',
+        labels: server.labels ?? {},
+        ...(server.address !== undefined ? { address: server.address } : {}),
+      });
+    }
+    const states = new Map(this.snapshot.tasks.map((t) => [t.id, t]));
+    const opStates = new Map(this.snapshot.operations.map((o) => [o.id, o]));
+    for (const planned of plan.operations) {
+      const state = opStates.get(planned.id);
+      const op: OpNode = {
+        plan: planned,
+        s: state
+          ? { ...state }
+          : {
+              id: planned.id,
+              position: 0,
+              level: planned.level,
+              status: 'pending',
+              startedAt: null,
+              finishedAt: null,
+            },
+        tasks: [],
+        failures: 0,
+        running: 0,
+        approved: false,
+        nextBatchAt: 0,
+        completedBatches: 0,
+      };
+      this.ops.push(op);
+      this.opsById.set(planned.id, op);
+    }
+    plan.tasks.forEach((planned, position) => {
+      const op = this.opsById.get(planned.operation);
+      const state = states.get(planned.id);
+      if (!op || !state) {
+        throw new EngineError(
+          'ORC1202',
+          `run "${this.runId}" is inconsistent: task "${planned.id}" has no state`,
+        );
+      }
+      const node: TaskNode = {
+        plan: planned,
+        op,
+        position,
+        s: {
+          id: state.id,
+          status: state.status,
+          attempts: state.attempts,
+          attemptBase: state.attemptBase,
+          notBefore: state.notBefore,
+          finishedSeq: state.finishedSeq,
+          startedAt: state.startedAt,
+          finishedAt: state.finishedAt,
+          result: state.result,
+          failure: state.failure,
+          compensated: state.compensated,
+        },
+        deps: [],
+        dependents: [],
+        waiting: 0,
+      };
+      this.tasks.set(planned.id, node);
+      op.tasks.push(node);
+    });
+    for (const edge of plan.edges) {
+      const from = this.tasks.get(edge.from);
+      const to = this.tasks.get(edge.to);
+      if (!from || !to) continue;
+      to.deps.push({ node: from, type: edge.type, reason: edge.reason });
+      from.dependents.push(to);
+    }
+    for (const op of this.ops) {
+      op.failures = op.tasks.filter((t) => t.s.status === 'failed').length;
+      if (op.s.status === 'succeeded') this.completedOps++;
+    }
+    this.rebuildWaiting();
+  }
+
+  private rebuildWaiting(): void {
+    for (const node of this.tasks.values()) {
+      node.waiting = node.deps.filter((d) => !FINISHED.has(d.node.s.status)).length;
+    }
+  }
+
+  // ── scheduling ───────────────────────────────────────────────────────────
+
+  /** Starts what may start now. Re-entrant calls are folded into one more pass. */
+  private pump(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        this.pumpOnce();
+      } while (this.pumpAgain);
+    } finally {
+      this.pumping = false;
+    }
+    this.maybeFinish();
+    // Whatever changed is committed, even when nothing new starts (a retry scheduled, a pause).
+    if (this.hasPendingWrites()) this.flush().catch(() => {});
+  }
+
+  private hasPendingWrites(): boolean {
+    return (
+      this.pendingEvents.length > 0 ||
+      this.dirtyTasks.size > 0 ||
+      this.dirtyOps.size > 0 ||
+      this.pendingAttempts.length > 0 ||
+      this.pendingRun !== undefined
+    );
+  }
+
+  private pumpOnce(): void {
+    if (this.fatal !== undefined) return;
+    // Tasks whose dependencies all finished but whose hard dependency failed are skipped first,
+    // even while paused, so the picture stays true.
+    for (const node of this.tasks.values()) {
+      if (node.s.status === 'pending' && node.waiting === 0) this.skipIfBlocked(node);
+    }
+    if (this.status !== 'running' || this.stopping || this.rollingBack) return;
+    const now = this.clock.now().getTime();
+    for (const op of this.ops) {
+      if (this.running >= this.concurrency) return;
+      for (const node of this.admissible(op, now)) {
+        if (this.running >= this.concurrency) return;
+        const queueRunning = this.queueRunning.get(node.plan.queue) ?? 0;
+        if (queueRunning >= this.queueLimit(node.plan.queue)) continue;
+        void this.runTask(node);
+      }
+    }
+  }
+
+  /** Tasks of an operation that its rollout lets start now, in order. */
+  private admissible(op: OpNode, now: number): TaskNode[] {
+    const ready = (t: TaskNode) =>
+      t.s.status === 'pending' &&
+      t.waiting === 0 &&
+      !t.running &&
+      (t.s.notBefore === null || t.s.notBefore.getTime() <= now);
+    if (op.failures > op.plan.rollout.max_failures) return [];
+    const { rollout } = op.plan;
+    const strategy =
+      !op.plan.parallel && rollout.strategy === 'parallel' ? 'sequential' : rollout.strategy;
+    if (strategy === 'parallel') return op.tasks.filter(ready);
+    if (strategy === 'sequential') {
+      if (op.running > 0) return [];
+      const next = op.tasks.find((t) => !FINISHED.has(t.s.status));
+      return next && ready(next) ? [next] : [];
+    }
+    const batches = this.batchesOf(op);
+    const current = batches.findIndex((b) => b.some((t) => !FINISHED.has(t.s.status)));
+    if (current === -1) return [];
+    if (current > op.completedBatches) {
+      // A batch just completed: the next one waits for the batch delay (and a canary for approval).
+      op.completedBatches = current;
+      op.nextBatchAt = now + rollout.batch_delay * 1000;
+      if (rollout.batch_delay > 0)
+        this.clock.setTimer(rollout.batch_delay * 1000, () => this.pump());
+    }
+    if (strategy === 'canary' && current >= 1 && !op.approved) {
+      if (rollout.canary_promotion === 'auto') {
+        op.approved = true;
+      } else {
+        this.awaitApproval(op, batches[0]?.length ?? 0);
+        return [];
+      }
+    }
+    if (now < op.nextBatchAt) return [];
+    return (batches[current] ?? []).filter(ready);
+  }
+
+  private batchesOf(op: OpNode): TaskNode[][] {
+    const { rollout } = op.plan;
+    if (rollout.strategy === 'canary') {
+      const canaries = Math.max(1, Math.ceil((op.tasks.length * rollout.canary_percentage) / 100));
+      return [op.tasks.slice(0, canaries), op.tasks.slice(canaries)].filter((b) => b.length > 0);
+    }
+    const size = Math.max(1, rollout.batch_size);
+    const batches: TaskNode[][] = [];
+    for (let i = 0; i < op.tasks.length; i += size) batches.push(op.tasks.slice(i, i + size));
+    return batches;
+  }
+
+  private awaitApproval(op: OpNode, canaries: number): void {
+    if (this.status !== 'running') return;
+    this.setRun({ status: 'paused' });
+    this.emit('operation:awaiting_approval', { canaries }, undefined, op);
+    this.emit('run:paused', {});
+    void this.flush().catch(() => {});
+  }
+
+  private skipIfBlocked(node: TaskNode): void {
+    const blocker = node.deps.find(
+      (d) =>
+        d.type === 'hard' &&
+        d.node.s.status !== 'succeeded' &&
+        // An operation that tolerated a failure (max_failures) still satisfies `depends_on`.
+        !(d.reason === 'depends_on' && d.node.op.s.status === 'succeeded'),
+    );
+    if (!blocker) return;
+    this.finishTask(node, 'skipped');
+    this.emit('task:skipped', { reason: `${blocker.node.plan.id} ${blocker.node.s.status}` }, node);
+  }
+
+  // ── running a task ───────────────────────────────────────────────────────
+
+  private async runTask(node: TaskNode): Promise<void> {
+    const now = this.clock.now();
+    const attempt = node.s.attempts + 1;
+    Object.assign(node.s, {
+      status: 'running',
+      attempts: attempt,
+      startedAt: now,
+      notBefore: null,
+      failure: null,
+      result: null,
+    });
+    this.dirtyTasks.add(node);
+    const controller = new AbortController();
+    node.running = { controller };
+    this.running++;
+    node.op.running++;
+    this.queueRunning.set(node.plan.queue, (this.queueRunning.get(node.plan.queue) ?? 0) + 1);
+    if (node.op.s.status === 'pending') {
+      this.setOp(node.op, { status: 'running', startedAt: now });
+      this.emit('operation:started', {}, undefined, node.op);
+    }
+    this.pendingAttempts.push({
+      taskId: node.plan.id,
+      attempt,
+      status: 'running',
+      startedAt: now,
+      finishedAt: null,
+      failure: null,
+    });
+    this.emit('task:started', { attempt, queue: node.plan.queue }, node);
+
+    let report: TaskReport;
+    const steps: StepRecord[] = [];
+    const cancelTimeout = this.clock.setTimer(node.op.plan.timeout * 1000, () => {
+      if (node.running) node.running.reason ??= 'timeout';
+      controller.abort(new Error('timeout'));
+    });
+    try {
+      // The intent is durable before the side effect.
+      await this.flush();
+      if (controller.signal.aborted) throw new Error('aborted before start');
+      report = await this.options.dispatcher.dispatch(this.assignment(node, 'execute', attempt), {
+        signal: controller.signal,
+        output: (stream, line, step) =>
+          this.emit('task:output', { stream, line, ...(step !== undefined ? { step } : {}) }, node),
+        step: (record) => {
+          steps.push(record);
+          // Kept on the task as it goes, so a rollback after a crash knows what to undo.
+          node.s.result = { steps: [...steps] };
+          this.dirtyTasks.add(node);
+          this.emit('task:step', { ...record, attempt }, node);
+        },
+      });
+    } catch (e: unknown) {
+      report = {
+        status: 'failed',
+        result: { steps },
+        failure: { type: 'dispatch-error', message: e instanceof Error ? e.message : String(e) },
+      };
+    } finally {
+      cancelTimeout();
+    }
+    if (this.fatal !== undefined) return;
+    const reason = node.running?.reason;
+    node.running = undefined;
+    this.running--;
+    node.op.running--;
+    this.queueRunning.set(node.plan.queue, (this.queueRunning.get(node.plan.queue) ?? 1) - 1);
+    const finishedAt = this.clock.now();
+    const result: TaskResult = report.result.steps.length ? report.result : { steps };
+    node.s.result = result;
+
+    if (report.status === 'succeeded' && reason === undefined) {
+      this.pendingAttempts.push({
+        taskId: node.plan.id,
+        attempt,
+        status: 'succeeded',
+        startedAt: now,
+        finishedAt,
+        failure: null,
+      });
+      this.finishTask(node, 'succeeded');
+      this.emit(
+        'task:succeeded',
+        { attempt, durationMs: finishedAt.getTime() - now.getTime() },
+        node,
+      );
+    } else if (reason === 'terminate') {
+      const failure: TaskFailure = { type: 'cancelled', message: 'terminated' };
+      this.pendingAttempts.push({
+        taskId: node.plan.id,
+        attempt,
+        status: 'cancelled',
+        startedAt: now,
+        finishedAt,
+        failure,
+      });
+      node.s.failure = failure;
+      this.finishTask(node, 'cancelled');
+      this.emit('task:cancelled', {}, node);
+    } else {
+      const failure: TaskFailure =
+        reason === 'timeout'
+          ? {
+              type: 'timeout',
+              message: `exceeded the operation's timeout of ${node.op.plan.timeout}s`,
+            }
+          : (report.failure ?? { type: 'error', message: 'the task failed' });
+      this.pendingAttempts.push({
+        taskId: node.plan.id,
+        attempt,
+        status: 'failed',
+        startedAt: now,
+        finishedAt,
+        failure,
+      });
+      this.afterFailure(node, failure);
+    }
+    this.pump();
+  }
+
+  private assignment(
+    node: TaskNode,
+    mode: 'execute' | 'compensate',
+    attempt: number,
+  ): TaskAssignment {
+    const server = node.plan.server !== undefined ? this.servers.get(node.plan.server) : undefined;
+    return {
+      runId: this.runId,
+      task: node.plan,
+      attempt,
+      mode,
+      timeoutMs: node.op.plan.timeout * 1000,
+      ...(mode === 'compensate' ? { previous: node.s.result ?? { steps: [] } } : {}),
+      ...(server ? { server } : {}),
+    };
+  }
+
+  /** Decides between a retry and a final failure. */
+  private afterFailure(node: TaskNode, failure: TaskFailure): void {
+    const policy = node.op.plan.retry_policy;
+    const used = node.s.attempts - node.s.attemptBase;
+    const retryable =
+      !failure.nonRetryable &&
+      !policy.non_retryable.includes(failure.type) &&
+      used < policy.max_attempts &&
+      !this.stopping &&
+      (this.status === 'running' || this.status === 'paused');
+    node.s.failure = failure;
+    if (retryable) {
+      const delay = retryDelayMs(policy, used);
+      Object.assign(node.s, {
+        status: 'pending',
+        notBefore: new Date(this.clock.now().getTime() + delay),
+      });
+      this.dirtyTasks.add(node);
+      node.cancelRetryTimer = this.clock.setTimer(delay, () => this.pump());
+      this.emit(
+        'task:failed',
+        { attempt: node.s.attempts, failure, final: false, retryInMs: delay },
+        node,
+      );
+      return;
+    }
+    this.finishTask(node, 'failed');
+    this.emit('task:failed', { attempt: node.s.attempts, failure, final: true }, node);
+  }
+
+  /** Puts a task in a final state and lets its dependents and its operation know. */
+  private finishTask(node: TaskNode, status: TaskStatus): void {
+    Object.assign(node.s, {
+      status,
+      finishedAt: this.clock.now(),
+      finishedSeq: this.lastSeq + 1,
+      notBefore: null,
+    });
+    this.dirtyTasks.add(node);
+    if (status === 'failed') node.op.failures++;
+    const op = node.op;
+    if (op.failures > op.plan.rollout.max_failures && op.s.status !== 'failed') {
+      this.failOperation(op);
+    }
+    if (op.tasks.every((t) => FINISHED.has(t.s.status)) && op.s.status !== 'failed') {
+      this.completeOperation(op);
+    }
+    for (const dependent of node.dependents) dependent.waiting--;
+    this.pumpAgain = true;
+  }
+
+  private failOperation(op: OpNode): void {
+    this.setOp(op, { status: 'failed', finishedAt: this.clock.now() });
+    const tolerated = op.plan.rollout.max_failures;
+    this.emit('operation:failed', { failed: op.failures, tolerated }, undefined, op);
+    // The rollout stops: what has not started in this operation will not.
+    for (const t of op.tasks) {
+      if (t.s.status === 'pending') {
+        t.cancelRetryTimer?.();
+        this.finishTask(t, 'skipped');
+        this.emit('task:skipped', { reason: `operation ${op.plan.id} failed` }, t);
+      }
+    }
+    const onFailure = op.plan.on_failure;
+    if (onFailure === 'continue' || this.stopping) return;
+    this.stopping = onFailure === 'rollback' ? 'rollback' : 'fail';
+    this.error = `operation "${op.plan.id}" failed (${op.failures} failed task${op.failures === 1 ? '' : 's'})`;
+  }
+
+  private completeOperation(op: OpNode): void {
+    const all = op.tasks.length;
+    const skipped = op.tasks.filter((t) => t.s.status === 'skipped').length;
+    const succeeded = op.tasks.filter((t) => t.s.status === 'succeeded').length;
+    const status =
+      skipped === all ? 'skipped' : succeeded + op.failures === all ? 'succeeded' : 'failed';
+    this.setOp(op, { status, finishedAt: this.clock.now() });
+    const type =
+      status === 'succeeded'
+        ? 'operation:succeeded'
+        : status === 'skipped'
+          ? 'operation:skipped'
+          : 'operation:failed';
+    if (type === 'operation:failed') {
+      this.emit(
+        type,
+        { failed: op.failures, tolerated: op.plan.rollout.max_failures },
+        undefined,
+        op,
+      );
+    } else {
+      this.emit(type, {}, undefined, op);
+    }
+    if (status !== 'succeeded') return;
+    this.completedOps++;
+    const interval =
+      (this.snapshot.run.workflow as { rollback_strategy?: { checkpoint_interval?: number } })
+        ?.rollback_strategy?.checkpoint_interval ?? 5;
+    if (this.completedOps % interval === 0) this.takeCheckpoint();
+  }
+
+  private takeCheckpoint(): void {
+    const number = (this.checkpoints[this.checkpoints.length - 1]?.number ?? 0) + 1;
+    const checkpoint: Checkpoint = {
+      number,
+      at: this.clock.now(),
+      eventSeq: this.lastSeq + 1,
+      completedOperations: this.ops.filter((o) => o.s.status === 'succeeded').map((o) => o.plan.id),
+      completedTasks: [...this.tasks.values()]
+        .filter((t) => t.s.status === 'succeeded')
+        .map((t) => t.plan.id),
+    };
+    this.checkpoints.push(checkpoint);
+    this.pendingCheckpoint = checkpoint;
+    this.setRun({ checkpoint: number });
+    this.emit('checkpoint:taken', { number, operations: checkpoint.completedOperations.length });
+  }
+
+  private abortRunning(): void {
+    for (const node of this.tasks.values()) {
+      if (node.running) {
+        node.running.reason = 'terminate';
+        node.running.controller.abort(new Error('terminated'));
+      }
+    }
+  }
+
+  // ── ending ───────────────────────────────────────────────────────────────
+
+  private maybeFinish(): void {
+    if (this.running > 0 || this.rollingBack || this.fatal !== undefined) return;
+    if (FINAL_RUN_STATUSES.has(this.status)) return;
+    const unfinished = [...this.tasks.values()].filter((t) => !FINISHED.has(t.s.status));
+    if (this.stopping) {
+      const mode = this.stopping;
+      for (const t of unfinished) {
+        t.cancelRetryTimer?.();
+        const status = mode === 'cancel' || mode === 'terminate' ? 'cancelled' : 'skipped';
+        this.finishTask(t, status);
+        this.emit(
+          status === 'cancelled' ? 'task:cancelled' : 'task:skipped',
+          status === 'cancelled' ? {} : { reason: 'the run stopped' },
+          t,
+        );
+      }
+      this.finishOpenOperations();
+      const rollbackEnabled = this.rollbackStrategy().enabled;
+      if (mode === 'rollback' && rollbackEnabled) {
+        void this.rollback({ reason: this.error ?? 'a task failed' });
+      } else if (mode === 'cancel' && rollbackEnabled && this.hasWorkToUndo()) {
+        void this.rollback({ reason: 'cancelled', cancel: true });
+      } else if (mode === 'cancel' || mode === 'terminate') {
+        this.end('cancelled');
+      } else {
+        this.end('failed');
+      }
+      return;
+    }
+    if (this.status !== 'running') return;
+    if (unfinished.length > 0) return; // waiting on a retry timer or a batch delay
+    const failed = this.ops.some((o) => o.s.status === 'failed');
+    if (failed && !this.error) {
+      const names = this.ops.filter((o) => o.s.status === 'failed').map((o) => o.plan.id);
+      this.error = `operation${names.length === 1 ? '' : 's'} ${names.map((n) => `"${n}"`).join(', ')} failed`;
+    }
+    this.end(failed ? 'failed' : 'succeeded');
+  }
+
+  private finishOpenOperations(): void {
+    for (const op of this.ops) {
+      if (op.s.status === 'pending' || op.s.status === 'running') this.completeOperation(op);
+    }
+  }
+
+  private end(status: RunStatus): void {
+    this.stopping = undefined;
+    this.setRun({
+      status,
+      finishedAt: this.clock.now(),
+      ...(status === 'succeeded' ? { error: null } : { error: this.error }),
+    });
+    if (status === 'succeeded') this.emit('run:succeeded', {});
+    else if (status === 'failed')
+      this.emit('run:failed', { error: this.error ?? 'the run failed' });
+    else if (status === 'cancelled') this.emit('run:cancelled', { force: false });
+    else if (status === 'rolled_back')
+      this.emit('run:rolled_back', { compensated: this.compensatedCount() });
+    this.flush().then(
+      () => this.settle.resolve(status),
+      (e: unknown) => this.settle.reject(e),
+    );
+  }
+
+  // ── rollback ─────────────────────────────────────────────────────────────
+
+  private rollbackStrategy(): {
+    enabled: boolean;
+    on_partial_failure: boolean;
+    preserve_successful: boolean;
+  } {
+    const w = this.snapshot.run.workflow as {
+      rollback_strategy?: {
+        enabled?: boolean;
+        on_partial_failure?: boolean;
+        preserve_successful?: boolean;
+      };
+    };
+    return {
+      enabled: w?.rollback_strategy?.enabled ?? true,
+      on_partial_failure: w?.rollback_strategy?.on_partial_failure ?? true,
+      preserve_successful: w?.rollback_strategy?.preserve_successful ?? false,
+    };
+  }
+
+  private hasWorkToUndo(): boolean {
+    return [...this.tasks.values()].some((t) => this.undoable(t, { manual: false }));
+  }
+
+  private undoable(t: TaskNode, o: { manual: boolean; keep?: ReadonlySet<string> }): boolean {
+    if (t.s.compensated || o.keep?.has(t.plan.id)) return false;
+    if (t.s.status === 'succeeded') {
+      const rs = this.rollbackStrategy();
+      return o.manual || (!rs.preserve_successful && rs.on_partial_failure);
+    }
+    // A task that failed half-way is undone too: the steps it finished, and its own compensation.
+    if (t.s.status === 'failed' || t.s.status === 'cancelled') {
+      return (
+        (t.s.result?.steps ?? []).some((s) => s.status === 'succeeded') ||
+        t.plan.action === 'create'
+      );
+    }
+    return t.s.status === 'rolled_back' ? false : false;
+  }
+
+  private async rollback(o: {
+    reason?: string;
+    manual?: boolean;
+    toCheckpoint?: number;
+    cancel?: boolean;
+    resumed?: boolean;
+  }): Promise<void> {
+    this.rollingBack = true;
+    try {
+      const keep =
+        o.toCheckpoint !== undefined
+          ? new Set(this.checkpoints.find((c) => c.number === o.toCheckpoint)?.completedTasks ?? [])
+          : undefined;
+      if (!o.resumed) {
+        this.setRun({ status: o.cancel ? 'cancelling' : 'rolling_back' });
+        this.emit('run:rolling_back', {
+          reason: o.reason ?? (o.manual ? 'requested' : 'a task failed'),
+          ...(o.toCheckpoint !== undefined ? { toCheckpoint: o.toCheckpoint } : {}),
+        });
+      }
+      const manual = o.manual ?? false;
+      const targets = [...this.tasks.values()]
+        .filter((t) => this.undoable(t, { manual, ...(keep ? { keep } : {}) }))
+        // Reverse order of completion is a reverse topological order.
+        .sort((a, b) => (b.s.finishedSeq ?? 0) - (a.s.finishedSeq ?? 0));
+      await this.flush();
+      let failures = 0;
+      for (const node of targets) {
+        if (this.fatal !== undefined) return;
+        if (this.stopping === 'terminate') break;
+        this.emit('task:compensating', {}, node);
+        let report: TaskReport;
+        try {
+          report = await this.options.dispatcher.dispatch(
+            this.assignment(node, 'compensate', node.s.attempts),
+            {
+              signal: new AbortController().signal,
+              output: (stream, line, step) =>
+                this.emit(
+                  'task:output',
+                  { stream, line, ...(step !== undefined ? { step } : {}) },
+                  node,
+                ),
+              step: () => {},
+            },
+          );
+        } catch (e: unknown) {
+          report = {
+            status: 'failed',
+            result: { steps: [] },
+            failure: { type: 'dispatch-error', message: String(e) },
+          };
+        }
+        if (report.status === 'succeeded') {
+          Object.assign(node.s, { status: 'rolled_back', compensated: true });
+          this.dirtyTasks.add(node);
+          this.emit('task:compensated', {}, node);
+          if (
+            node.op.tasks.every(
+              (t) =>
+                t.s.status === 'rolled_back' ||
+                t.s.status === 'skipped' ||
+                t.s.status === 'cancelled' ||
+                t.s.status === 'pending',
+            )
+          ) {
+            this.setOp(node.op, { status: 'rolled_back' });
+          }
+        } else {
+          failures++;
+          this.emit(
+            'task:compensation_failed',
+            { failure: report.failure ?? { type: 'error', message: 'compensation failed' } },
+            node,
+          );
+        }
+        await this.flush();
+      }
+      this.rollingBack = false;
+      if (failures > 0) {
+        this.error = `rollback incomplete: ${failures} compensation${failures === 1 ? '' : 's'} failed`;
+        this.end('failed');
+      } else {
+        this.end(o.cancel || this.status === 'cancelling' ? 'cancelled' : 'rolled_back');
+      }
+    } catch (e: unknown) {
+      this.rollingBack = false;
+      this.die(e);
+    }
+  }
+
+  private compensatedCount(): number {
+    return [...this.tasks.values()].filter((t) => t.s.compensated).length;
+  }
+
+  // ── state changes and commits ────────────────────────────────────────────
+
+  private require(states: RunStatus[], action: string): void {
+    if (!states.includes(this.status) || (this.rollingBack && action !== 'terminate')) {
+      throw new EngineError(
+        'ORC1002',
+        `cannot ${action} run "${this.runId}" while it is ${this.status}`,
+      );
+    }
+  }
+
+  private resetSettled(): void {
+    const fresh = new Promise<RunStatus>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    fresh.catch(() => {});
+    this.settled = fresh;
+  }
+
+  private setRun(write: RunWrite): void {
+    if (write.status) this.status = write.status;
+    this.pendingRun = { ...this.pendingRun, ...write };
+  }
+
+  private setOp(op: OpNode, write: Partial<OperationState>): void {
+    Object.assign(op.s, write);
+    this.dirtyOps.add(op);
+  }
+
+  private emit<TType extends EventType>(
+    type: TType,
+    data: OrchestratorEventMap[TType],
+    task?: TaskNode,
+    op?: OpNode,
+  ): void {
+    this.pendingEvents.push({
+      runId: this.runId,
+      seq: ++this.lastSeq,
+      type,
+      at: this.clock.now(),
+      operationId: op?.plan.id ?? task?.op.plan.id ?? null,
+      taskId: task?.plan.id ?? null,
+      data,
+    });
+  }
+
+  /** Commits everything pending; resolves once it is durable. Concurrent calls share commits. */
+  private flush(): Promise<void> {
+    if (this.fatal !== undefined) return Promise.reject(this.fatal);
+    if (this.scheduledCommit) return this.scheduledCommit;
+    const commit = this.commitChain.then(async () => {
+      this.scheduledCommit = undefined;
+      const batch = this.takeBatch();
+      if (!batch) return;
+      try {
+        await this.options.store.commit(this.runId, batch, this.options.fence);
+      } catch (e: unknown) {
+        this.die(e);
+        throw e;
+      }
+      for (const event of batch.events ?? []) this.options.onEvent?.({ ...event, id: 0 });
+    });
+    this.scheduledCommit = commit;
+    this.commitChain = commit.catch(() => {});
+    return commit;
+  }
+
+  private takeBatch(): Batch | undefined {
+    const batch: Mutable<Batch> = {};
+    if (this.pendingRun) batch.run = this.pendingRun;
+    if (this.dirtyOps.size) batch.operations = [...this.dirtyOps].map((o) => ({ ...o.s }));
+    if (this.dirtyTasks.size) batch.tasks = [...this.dirtyTasks].map((t) => ({ ...t.s }));
+    if (this.pendingAttempts.length) batch.attempts = this.pendingAttempts;
+    if (this.pendingEvents.length) batch.events = this.pendingEvents;
+    if (this.pendingCheckpoint) batch.checkpoint = this.pendingCheckpoint;
+    this.pendingRun = undefined;
+    this.dirtyOps.clear();
+    this.dirtyTasks.clear();
+    this.pendingAttempts = [];
+    this.pendingEvents = [];
+    this.pendingCheckpoint = undefined;
+    return Object.keys(batch).length ? batch : undefined;
+  }
+
+  /** The store failed or the lease was lost: stop everything, decide nothing more. */
+  private die(e: unknown): void {
+    if (this.fatal !== undefined) return;
+    this.fatal = e;
+    for (const node of this.tasks.values()) {
+      node.cancelRetryTimer?.();
+      node.running?.controller.abort(new Error('the orchestrator lost its store'));
+    }
+    this.settle.reject(e);
+  }
+}
