@@ -6,6 +6,7 @@
  */
 import { Command } from 'commander';
 import { exitCodeFor, reportError } from './exit.ts';
+import { initCommand } from './commands/init.ts';
 
 const program = new Command('muster')
   .description('Typed batch workflows for server fleets')
@@ -14,7 +15,7 @@ const program = new Command('muster')
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 // Each command module adds itself; the order here is the order in `muster --help`.
-const commands: Array<(program: Command) => void> = [];
+const commands: Array<(program: Command) => void> = [initCommand];
 for (const register of commands) register(program);
 
 program.exitOverride();

@@ -12,3 +12,5 @@ export { formatPath, parsePath } from './path.ts';
 export type { PathSegment } from './path.ts';
 export { SCHEMA_MODULE, SCHEMA_PACKAGE, readSchemaFiles, schemaDir } from './schema-files.ts';
 export type { SchemaFile } from './schema-files.ts';
+export { STARTER_WORKFLOW, ScaffoldExistsError, scaffoldWorkflowProject } from './scaffold.ts';
+export type { ScaffoldOptions } from './scaffold.ts';
