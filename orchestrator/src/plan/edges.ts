@@ -1,0 +1,165 @@
+/**
+ * Edges the user wrote: `depends_on` (every task of an operation waits for every task of each
+ * operation it names, hard) and the workflow's `dependencies` (between operations or one item's
+ * tasks, `hard`, `soft`, or `optional`, which is kept as soft only when both ends exist).
+ *
+ * @internal
+ * @module
+ */
+import { didYouMean, type Problem } from '../../../schemas/src/problems.ts';
+import {
+  addOperationDependency,
+  connectTasks,
+  listOf,
+  operationPath,
+  q,
+  tasksOf,
+  type EdgeOrigin,
+  type PlanContext,
+} from './context.ts';
+
+/**
+ * Adds the edges of every operation's `depends_on`, reporting unknown ids and self-dependencies.
+ *
+ * @param ctx The planner state, after expansion.
+ */
+export function addDependsOnEdges(ctx: PlanContext): void {
+  const { operations, operationIndex, edges } = ctx;
+  for (const state of operations) {
+    const { operation: op, index } = state;
+    const names = op.depends_on;
+    for (let j = 0; j < names.length; j++) {
+      const name = names[j]!;
+      const dependency = operationIndex.get(name);
+      if (dependency === undefined) {
+        const path = `${operationPath(index)}.depends_on[${j}]`;
+        ctx.problems.push(unknownOperation(ctx, name, path, op.id));
+        continue;
+      }
+      if (name === op.id) {
+        ctx.problems.push({
+          code: 'cycle',
+          path: `${operationPath(index)}.depends_on[${j}]`,
+          message: `operation ${q(op.id)} depends on itself: ${op.id} → ${op.id}`,
+          hint: `remove ${q(name)} from its depends_on`,
+        });
+        continue;
+      }
+      // `j` stands for this depends_on entry; a repeated entry adds nothing.
+      if (!state.planned || !addOperationDependency(ctx, index, dependency, j)) continue;
+      const first = operations[dependency]!;
+      // This runs before any other edges, and each pair of operations once: no duplicates.
+      for (let to = state.taskStart; to < state.taskEnd; to++) {
+        for (let from = first.taskStart; from < first.taskEnd; from++) {
+          edges.addNew(from, to, true, j);
+        }
+      }
+    }
+  }
+}
+
+/** One end of a dependency, resolved to tasks. */
+interface DependencyEnd {
+  readonly operation: number;
+  readonly item: string | undefined;
+  /** The item's tasks; undefined for the whole operation. */
+  readonly tasks: readonly number[] | undefined;
+}
+
+/**
+ * Adds the edges of the workflow's `dependencies`: the target waits for the source.
+ *
+ * @param ctx The planner state, after expansion.
+ */
+export function addDependencyEdges(ctx: PlanContext): void {
+  ctx.workflow.dependencies.forEach((dependency, k) => {
+    const path = `dependencies[${k}]`;
+    const optional = dependency.type === 'optional';
+    const source = resolveEnd(ctx, dependency.source, `${path}.source`, optional);
+    const target = resolveEnd(ctx, dependency.target, `${path}.target`, optional);
+    if (source === undefined || target === undefined) return;
+    const sourceTasks = source.tasks ?? tasksOf(ctx.operations[source.operation]!);
+    const targetTasks = target.tasks ?? tasksOf(ctx.operations[target.operation]!);
+    if (
+      source.operation === target.operation &&
+      (source.item === undefined || target.item === undefined || source.item === target.item)
+    ) {
+      ctx.problems.push({
+        code: 'cycle',
+        path,
+        message: `dependency makes ${q(dependency.target)} wait for itself: ${dependency.target} → ${dependency.source}`,
+        hint: 'a dependency needs two different operations, or two different items of one operation',
+      });
+      return;
+    }
+    const origin: EdgeOrigin = { reason: 'dependency', path };
+    addOperationDependency(ctx, target.operation, source.operation, origin);
+    connectTasks(ctx, sourceTasks, targetTasks, dependency.type === 'hard', origin);
+  });
+}
+
+/** Resolves `op` or `op.item` to tasks; undefined (and a problem unless optional) when unknown. */
+function resolveEnd(
+  ctx: PlanContext,
+  reference: string,
+  path: string,
+  optional: boolean,
+): DependencyEnd | undefined {
+  // Operation ids cannot contain dots, so the first one separates the item.
+  const dot = reference.indexOf('.');
+  const id = dot < 0 ? reference : reference.slice(0, dot);
+  const item = dot < 0 ? undefined : reference.slice(dot + 1);
+  const index = ctx.operationIndex.get(id);
+  if (index === undefined) {
+    if (!optional) ctx.problems.push(unknownOperation(ctx, id, path));
+    return undefined;
+  }
+  const state = ctx.operations[index]!;
+  if (item === undefined) return { operation: index, item, tasks: undefined };
+  const items =
+    state.operation.items.length > 0
+      ? state.operation.items
+      : tasksOf(state).map((t) => ctx.tasks[t]!.item);
+  if (!items.includes(item)) {
+    if (!optional) {
+      ctx.problems.push({
+        code: 'unknown-item',
+        path,
+        message: `operation ${q(id)} has no item ${q(item)}`,
+        expected:
+          items.length > 0
+            ? `one of ${listOf(
+                items.map((i) => `${id}.${i}`),
+                12,
+                'or',
+              )}`
+            : `${q(id)} alone`,
+        received: q(reference),
+        hint:
+          didYouMean(item, items) ??
+          `refer to the whole operation as ${q(id)}, or to one of its items as "${id}.ITEM"`,
+      });
+    }
+    return undefined;
+  }
+  return {
+    operation: index,
+    item,
+    tasks: tasksOf(state).filter((t) => ctx.tasks[t]!.item === item),
+  };
+}
+
+function unknownOperation(ctx: PlanContext, name: string, path: string, from?: string): Problem {
+  const suggestion = didYouMean(name, ctx.operationIndex.keys());
+  return {
+    code: 'unknown-operation',
+    path,
+    message:
+      from === undefined
+        ? `unknown operation ${q(name)}`
+        : `operation ${q(from)} depends on ${q(name)}, which is not an operation of this workflow`,
+    expected: `one of ${listOf([...ctx.operationIndex.keys()], 12, 'or')}`,
+    received: q(name),
+    hint: suggestion ?? 'check the spelling against the operation ids',
+  };
+}
