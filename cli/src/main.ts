@@ -7,6 +7,9 @@
 import { Command } from 'commander';
 import { exitCodeFor, reportError } from './exit.ts';
 import { initCommand } from './commands/init.ts';
+import { planCommand } from './commands/plan.ts';
+import { validateCommand } from './commands/validate.ts';
+import { runCommand } from './commands/run.ts';
 
 const program = new Command('muster')
   .description('Typed batch workflows for server fleets')
@@ -15,7 +18,12 @@ const program = new Command('muster')
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 // Each command module adds itself; the order here is the order in `muster --help`.
-const commands: Array<(program: Command) => void> = [initCommand];
+const commands: Array<(program: Command) => void> = [
+  initCommand,
+  validateCommand,
+  planCommand,
+  runCommand,
+];
 for (const register of commands) register(program);
 
 program.exitOverride();
@@ -28,5 +36,7 @@ try {
 }
 
 function isCommanderExit(e: unknown): e is { exitCode: number; code: string } {
-  return typeof e === 'object' && e !== null && 'code' in e && String(e.code).startsWith('commander.');
+  return (
+    typeof e === 'object' && e !== null && 'code' in e && String(e.code).startsWith('commander.')
+  );
 }

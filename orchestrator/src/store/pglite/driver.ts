@@ -7,9 +7,25 @@
  *
  * @module
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { fileURLToPath } from 'node:url';
+
+const PGLITE_VERSION = pgliteVersion();
+
+/** Written once the database is migrated: a data directory without it is incomplete. */
+const READY_MARKER = 'muster-ready';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import { MIGRATIONS_FOLDER } from '../migrations.ts';
@@ -20,15 +36,37 @@ import { StoreLockedError } from '../errors.ts';
 export interface PgliteOptions {
   /** The data directory; `memory://` for a throwaway in-memory database. */
   readonly dataDir: string;
+  /**
+   * Where the template of a new, migrated database is cached. PGlite's initdb takes seconds (8–12 s
+   * measured here); restoring the template takes a third of that.
+   *
+   * @default `$XDG_CACHE_HOME/muster` or `~/.cache/muster`
+   */
+  readonly cacheDir?: string;
 }
 
 /** Opens PGlite. */
 export async function createPgliteDriver(options: PgliteOptions): Promise<Driver> {
   const inMemory = options.dataDir.startsWith('memory://');
   const release = inMemory ? () => {} : lockDataDir(options.dataDir);
+  const readyMarker = join(options.dataDir, READY_MARKER);
+  if (!inMemory && !existsSync(readyMarker)) {
+    // Killed before its first migration finished: nothing of ours was in it yet; start over.
+    rmSync(options.dataDir, { recursive: true, force: true });
+    mkdirSync(options.dataDir, { recursive: true });
+  }
+  const fresh = inMemory || !existsSync(readyMarker);
+  const templateFile = join(
+    options.cacheDir ?? defaultCacheDir(),
+    `pglite-${templateKey()}.tar.gz`,
+  );
+  const template = fresh ? readTemplate(templateFile) : undefined;
   let client: PGlite;
   try {
-    client = await PGlite.create(options.dataDir);
+    client = await PGlite.create(
+      options.dataDir,
+      template ? { loadDataDir: new Blob([new Uint8Array(template)]) } : {},
+    );
   } catch (e: unknown) {
     release();
     throw e;
@@ -39,6 +77,8 @@ export async function createPgliteDriver(options: PgliteOptions): Promise<Driver
     db,
     migrate: async () => {
       await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
+      if (fresh && !template) await writeTemplate(client, templateFile);
+      if (!inMemory) writeFileSync(readyMarker, 'migrated\n');
     },
     close: async () => {
       try {
@@ -48,6 +88,61 @@ export async function createPgliteDriver(options: PgliteOptions): Promise<Driver
       }
     },
   };
+}
+
+function pgliteVersion(): string {
+  // The package does not export its package.json: find it above its entry point.
+  let dir = fileURLToPath(import.meta.resolve('@electric-sql/pglite'));
+  for (let i = 0; i < 5; i++) {
+    dir = join(dir, '..');
+    try {
+      const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (manifest.name === '@electric-sql/pglite') return manifest.version ?? 'unknown';
+    } catch {
+      // not this folder
+    }
+  }
+  return 'unknown';
+}
+
+function defaultCacheDir(): string {
+  const base = process.env['XDG_CACHE_HOME'] || join(homedir() || tmpdir(), '.cache');
+  return join(base, 'muster');
+}
+
+/** Changes when PGlite or the migrations change, so a stale template is never used. */
+function templateKey(): string {
+  const hash = createHash('sha256');
+  hash.update(PGLITE_VERSION);
+  for (const file of readdirSync(MIGRATIONS_FOLDER)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()) {
+    hash.update(file).update(readFileSync(join(MIGRATIONS_FOLDER, file)));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+function readTemplate(file: string): Buffer | undefined {
+  try {
+    return readFileSync(file);
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeTemplate(client: PGlite, file: string): Promise<void> {
+  try {
+    const dump = await client.dumpDataDir('gzip');
+    mkdirSync(join(file, '..'), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
+    renameSync(tmp, file);
+  } catch {
+    // Only a cache: without it the next new database takes longer, nothing more.
+  }
 }
 
 function lockDataDir(dataDir: string): () => void {
@@ -73,8 +168,13 @@ function lockDataDir(dataDir: string): () => void {
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e: unknown) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // A killed process nobody has reaped yet is a zombie: it holds nothing.
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true; // no /proc here: trust kill(0)
   }
 }

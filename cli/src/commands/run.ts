@@ -1,0 +1,132 @@
+/**
+ * `muster run FILE`: runs a workflow to the end in this process, on the embedded PGlite under
+ * `.muster/` (or PostgreSQL with `--database-url`), with live progress on stderr and a summary
+ * table on stdout. `--id` names the run: after a crash the same command resumes it, and once it
+ * has finished the command prints its result without running anything.
+ *
+ * Exit codes: 0 succeeded, 3 the run did not succeed, 2 invalid input, 130 interrupted (the run
+ * resumes with the same `--id`).
+ *
+ * @module
+ */
+import { Option, type Command } from 'commander';
+import { createOrchestrator } from '../../../orchestrator/src/orchestrator.ts';
+import { loadAndPlanFile } from '../../../orchestrator/src/plan/load-and-plan.ts';
+import { renderSummaryTable, summarizeRun } from '../../../orchestrator/src/status.ts';
+import type { RunStatus } from '../../../orchestrator/src/engine/types.ts';
+import { createProgressReporter } from '../progress.ts';
+import { EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, UsageError } from '../exit.ts';
+
+interface RunFlags {
+  id?: string;
+  concurrency?: string;
+  databaseUrl?: string;
+  stateDir?: string;
+  handlers?: string;
+  output: 'table' | 'json';
+  approve?: boolean;
+  progress: boolean;
+}
+
+/** Registers `muster run`. */
+export function runCommand(program: Command): void {
+  program
+    .command('run')
+    .description(
+      'run a workflow to the end in this process (embedded database unless --database-url)',
+    )
+    .argument('<file>', 'a workflow file (.cue, .json, .yaml, .yml)')
+    .option('--id <run-id>', 'name the run; the same command resumes it after a crash')
+    .option('--concurrency <n>', 'tasks running at once (default 64)')
+    .option(
+      '--database-url <url>',
+      'PostgreSQL instead of the embedded database (env DATABASE_URL)',
+    )
+    .option('--state-dir <dir>', "Muster's local state (default .muster, env MUSTER_STATE_DIR)")
+    .option('--handlers <modules>', 'comma-separated modules with custom step handlers')
+    .option('--approve', 'approve a canary rollout waiting for approval, then go on')
+    .option('--no-progress', 'no live progress on stderr')
+    .addOption(
+      new Option('-o, --output <format>', 'summary format')
+        .choices(['table', 'json'])
+        .default('table'),
+    )
+    .action(async (file: string, flags: RunFlags) => {
+      process.exitCode = await run(file, flags);
+    });
+}
+
+async function run(file: string, flags: RunFlags): Promise<number> {
+  const concurrency = flags.concurrency === undefined ? undefined : Number(flags.concurrency);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
+    throw new UsageError(
+      `--concurrency takes a whole number of at least 1, not "${flags.concurrency}"`,
+    );
+  }
+  const orchestrator = await createOrchestrator({
+    ...(flags.databaseUrl ? { databaseUrl: flags.databaseUrl } : {}),
+    ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
+    ...(concurrency ? { concurrency } : {}),
+    ...(flags.handlers ? { handlers: flags.handlers.split(',').map((s) => s.trim()) } : {}),
+  });
+  let interrupted = false;
+  try {
+    const existing = flags.id ? await orchestrator.store.getRun(flags.id) : undefined;
+    let runId: string;
+    let plan;
+    if (existing) {
+      runId = existing.id;
+      plan = existing.plan;
+    } else {
+      const loaded = await loadAndPlanFile(file);
+      plan = loaded.plan;
+      const { run } = await orchestrator.submit(loaded.loaded.workflow, loaded.plan, {
+        ...(flags.id ? { id: flags.id } : {}),
+      });
+      runId = run.id;
+    }
+    process.stderr.write(
+      `${existing ? 'resuming' : 'running'} ${runId} (${plan.tasks.length} tasks)\n`,
+    );
+
+    const progress = flags.progress ? createProgressReporter(plan) : undefined;
+    const unsubscribe = orchestrator.subscribe((e) => progress?.onEvent(e));
+    const driver = await orchestrator.driver(runId);
+    const paused = new Promise<'paused'>((resolve) => {
+      orchestrator.subscribe((e) => {
+        if (e.runId === runId && e.type === 'run:paused') resolve('paused');
+      });
+    });
+    const onSigint = () => {
+      interrupted = true;
+      progress?.stop();
+      process.stderr.write(`\ninterrupted: resume with \`muster run ${file} --id ${runId}\`\n`);
+      process.exit(EXIT_INTERRUPTED);
+    };
+    process.once('SIGINT', onSigint);
+    await driver.start();
+    if (flags.approve && driver.runStatus === 'paused') await driver.resume();
+    const outcome: RunStatus | 'paused' =
+      driver.runStatus === 'paused' ? 'paused' : await Promise.race([driver.done, paused]);
+    process.off('SIGINT', onSigint);
+    unsubscribe();
+    progress?.stop();
+
+    const snapshot = await orchestrator.store.loadRun(runId);
+    const summary = summarizeRun(snapshot!);
+    process.stdout.write(
+      flags.output === 'json'
+        ? `${JSON.stringify(summary, null, 2)}\n`
+        : renderSummaryTable(summary),
+    );
+    if (outcome === 'paused') {
+      process.stderr.write(
+        `run ${runId} is paused (a canary awaits approval); continue with \`muster run ${file} --id ${runId} --approve\`\n`,
+      );
+      return EXIT_OK;
+    }
+    return outcome === 'succeeded' ? EXIT_OK : EXIT_RUN_FAILED;
+  } finally {
+    if (!interrupted) await orchestrator.close();
+  }
+}
