@@ -217,11 +217,19 @@ function foldDisjunction(
     for (const v of new Set([a, b])) counts.set(v, (counts.get(v) ?? 0) + 1);
   const received = [...counts].find(([, n]) => n === pairs.length && pairs.length > 1)?.[0];
   if (received === undefined) return toProblem(first, describe(first), options);
-  const expected = [...new Set(pairs.map(([a, b]) => (a === received ? b : a)))];
+  let expected = [...new Set(pairs.map(([a, b]) => (a === received ? b : a)))];
+  const mismatched = conflicts.every((c) => c.message.includes('(mismatched types '));
+  // `*true | bool` against "no": the type says it; the default adds nothing.
+  const types = expected.filter((e) => TYPE_WORDS.has(e));
+  if (mismatched && types.length > 0) expected = types;
   const locations = conflicts.flatMap((c) => c.locations);
   return toProblem(
     { ...first, locations },
-    { message: 'not one of the allowed values', expected: expected.join(' | '), received },
+    {
+      message: mismatched ? 'wrong type' : 'not one of the allowed values',
+      expected: expected.join(' | '),
+      received,
+    },
     options,
   );
 }

@@ -22,6 +22,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { exportCue } from './cue.ts';
 import { parseCueHeader, wrapCueSource } from './cue-source.ts';
 import { finishProblems, issuesToProblems, type Locate } from './issues.ts';
+import { findJsonSyntaxError } from './json-syntax.ts';
 import { cueLocator, yamlLocator } from './locate.ts';
 import { InvalidWorkflowError, MusterError, type Problem } from './problems.ts';
 import { SCHEMA_PACKAGE, readSchemaFiles } from './schema-files.ts';
@@ -305,13 +306,43 @@ async function readCue(
     ...(cwd !== undefined ? { cwd } : {}),
   });
   if (!result.ok) {
-    const problems = result.problems.map((p) => withImportHint(p, moduleImports));
+    const problems = foldMissingLists(result.problems, locate).map((p) =>
+      withImportHint(p, moduleImports),
+    );
     throw new InvalidWorkflowError(
       finishProblems(problems, { schema: kind.schema, file: options.file, locate }),
       options.file,
     );
   }
   return { value: validate(kind, result.value, { file: options.file, locate }), locate };
+}
+
+/**
+ * CUE checks a non-empty list, `[#Operation, ...#Operation]`, by building its first element, so a
+ * missing `operations` comes back as `operations[0].id` etc. missing. When the source has no such
+ * list, say that instead.
+ */
+function foldMissingLists(problems: readonly Problem[], locate: Locate): Problem[] {
+  const folded = new Set<string>();
+  const out: Problem[] = [];
+  for (const p of problems) {
+    const list = /^(.+)\[0\]\.[A-Za-z_][\w-]*$/.exec(p.path)?.[1];
+    if (p.message === 'missing required field' && p.line === undefined && list && !locate(list)) {
+      if (!folded.has(list)) {
+        out.push({
+          code: p.code,
+          path: list,
+          message: 'missing required field',
+          expected: 'a list of at least one element',
+          ...(p.file ? { file: p.file } : {}),
+        });
+      }
+      folded.add(list);
+      continue;
+    }
+    out.push(p);
+  }
+  return out;
 }
 
 function withImportHint(p: Problem, moduleImports: boolean): Problem {
@@ -356,15 +387,15 @@ function parseJson(source: string, file: string): { value: unknown; locate: Loca
   try {
     value = JSON.parse(source);
   } catch (e: unknown) {
-    const message = e instanceof Error ? e.message : String(e);
-    const at = /position (\d+)/.exec(message);
-    const pos = at ? positionAt(source, Number(at[1])) : undefined;
+    const found = findJsonSyntaxError(source);
+    const pos = found ? positionAt(source, found.offset) : undefined;
+    const message = found?.message ?? (e instanceof Error ? e.message : String(e));
     throw new InvalidWorkflowError(
       [
         {
           code: 'syntax',
           path: '',
-          message: `invalid JSON: ${message.replace(/ in JSON at position \d+.*$/, '').replace(/^Unexpected/, 'unexpected')}`,
+          message: `invalid JSON: ${message}`,
           file,
           ...(pos ? { line: pos.line, column: pos.column } : {}),
         },
@@ -379,7 +410,7 @@ function parseJson(source: string, file: string): { value: unknown; locate: Loca
 
 function parseYaml(source: string, file: string): { value: unknown; locate: Locate } {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(source, { lineCounter, prettyErrors: false });
+  const doc = parseDocument(source, { lineCounter });
   if (doc.errors.length > 0) {
     throw new InvalidWorkflowError(
       doc.errors.map((e) => {
