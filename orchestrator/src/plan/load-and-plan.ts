@@ -4,7 +4,8 @@
  *
  * The loader reports schema problems with their line; the planner works on the parsed workflow and
  * only knows field paths (`operations[2].depends_on[0]`), so its problems get their file and line
- * here, through the loaded file's `locate`.
+ * here, through the loaded file's `locate`. Step params (a `script` step without `command`) are
+ * checked here too, against the step handlers' own schemas, so they fail before a run starts.
  *
  * @module
  */
@@ -12,8 +13,10 @@ import { loadWorkflowFile } from '../../../schemas/src/load.ts';
 import type { LoadedWorkflow } from '../../../schemas/src/load.ts';
 import { InvalidWorkflowError, MusterError } from '../../../schemas/src/problems.ts';
 import type { Problem } from '../../../schemas/src/problems.ts';
-import type { Taskserv } from '../../../schemas/src/workflow.ts';
+import type { Step, Taskserv, Workflow } from '../../../schemas/src/workflow.ts';
 import { loadCatalog } from '../../../taskservs/index.ts';
+import { checkStepParams, createStepRegistry } from '../steps/index.ts';
+import type { StepRegistry } from '../steps/index.ts';
 import { planWorkflow } from './index.ts';
 import type { Plan } from './types.ts';
 
@@ -25,6 +28,13 @@ export interface LoadAndPlanOptions {
    * @default the bundled catalog (`loadCatalog()`)
    */
   readonly catalog?: ReadonlyMap<string, Taskserv>;
+  /**
+   * The step handlers whose params schemas steps are checked against. Steps of `type: "custom"`
+   * whose handler is not registered are not checked (their handlers are loaded at run time).
+   *
+   * @default the built-in handlers
+   */
+  readonly registry?: StepRegistry;
 }
 
 /** A loaded and planned workflow file. */
@@ -58,32 +68,78 @@ export async function loadAndPlanFile(
 ): Promise<LoadedPlan> {
   const loaded = await loadWorkflowFile(path);
   const catalog = options.catalog ?? (await loadCatalog());
-  return { loaded, plan: planLoadedWorkflow(loaded, catalog) };
+  return { loaded, plan: planLoadedWorkflow(loaded, catalog, options.registry) };
 }
 
 /**
- * Plans a loaded workflow, locating the planner's problems in its file.
+ * Plans a loaded workflow and checks its steps' params, locating every problem in its file.
  *
  * @param loaded The loaded workflow file.
  * @param catalog The taskserv catalog.
+ * @param registry The step handlers to check params against; the built-ins by default.
  *
  * @returns The plan.
  *
- * @throws {InvalidWorkflowError} With every planning problem, located.
+ * @throws {InvalidWorkflowError} With every planning and step-params problem, located.
  */
 export function planLoadedWorkflow(
   loaded: LoadedWorkflow,
   catalog: ReadonlyMap<string, Taskserv>,
+  registry: StepRegistry = builtinRegistry(),
 ): Plan {
+  const problems = checkWorkflowSteps(loaded.workflow, registry);
+  let plan: Plan | undefined;
   try {
-    return planWorkflow(loaded.workflow, { catalog });
+    plan = planWorkflow(loaded.workflow, { catalog });
   } catch (e: unknown) {
     if (!(e instanceof InvalidWorkflowError)) throw e;
+    problems.unshift(...e.problems);
+  }
+  if (problems.length > 0 || plan === undefined) {
     throw new InvalidWorkflowError(
-      e.problems.map((p) => locateProblem(p, loaded)),
+      problems.map((p) => locateProblem(p, loaded)),
       loaded.file,
     );
   }
+  return plan;
+}
+
+/**
+ * Checks the params of every step a workflow writes (its operations' steps, and its own
+ * taskservs' install and uninstall steps) against the handlers' schemas.
+ *
+ * @param workflow The workflow.
+ * @param registry The step handlers.
+ *
+ * @returns The problems, with paths such as `operations[1].steps[0].params.command`.
+ */
+export function checkWorkflowSteps(workflow: Workflow, registry: StepRegistry): Problem[] {
+  const problems: Problem[] = [];
+  const check = (steps: readonly Step[], path: string) =>
+    steps.forEach((step, i) => {
+      if (!isCheckable(step, registry)) return;
+      // A rollback through an unregistered custom handler is left out; the step itself is checked.
+      const { rollback, ...rest } = step;
+      const target = rollback && !isCheckable(rollback, registry) ? rest : step;
+      problems.push(...checkStepParams(registry, target, { path: `${path}[${i}]` }));
+    });
+  workflow.operations.forEach((op, i) => check(op.steps, `operations[${i}].steps`));
+  workflow.taskservs.forEach((t, i) => {
+    check(t.install, `taskservs[${i}].install`);
+    check(t.uninstall, `taskservs[${i}].uninstall`);
+  });
+  return problems;
+}
+
+/** Built-in steps always; custom ones only when their handler is registered. */
+function isCheckable(step: Pick<Step, 'type' | 'handler'>, registry: StepRegistry): boolean {
+  if (step.type !== 'custom') return true;
+  return step.handler !== undefined && registry.get(step.handler) !== undefined;
+}
+
+let builtins: StepRegistry | undefined;
+function builtinRegistry(): StepRegistry {
+  return (builtins ??= createStepRegistry());
 }
 
 /** The verdict on one workflow file. */
@@ -125,7 +181,7 @@ export async function validateWorkflowFile(
   }
   const catalog = options.catalog ?? (await loadCatalog());
   try {
-    const plan = planLoadedWorkflow(loaded, catalog);
+    const plan = planLoadedWorkflow(loaded, catalog, options.registry);
     return {
       file: path,
       valid: true,

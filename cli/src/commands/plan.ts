@@ -1,0 +1,46 @@
+/**
+ * `muster plan FILE`: loads and plans a workflow file and prints the plan as a table (default),
+ * JSON, Graphviz dot or a Mermaid flowchart. An invalid file prints its problems on stderr, one per
+ * line, and exits with code 2.
+ *
+ * @module
+ */
+import { Option } from 'commander';
+import type { Command } from 'commander';
+import { PLAN_FORMATS, renderPlan } from '../../../orchestrator/src/plan/index.ts';
+import type { PlanFormat } from '../../../orchestrator/src/plan/index.ts';
+import { isFileError, loadAndPlanFile } from '../../../orchestrator/src/plan/load-and-plan.ts';
+import { formatProblem, InvalidWorkflowError } from '../../../schemas/src/problems.ts';
+import { EXIT_INVALID, reportError } from '../exit.ts';
+
+/**
+ * Registers `muster plan`.
+ *
+ * @param program The root command.
+ */
+export function planCommand(program: Command): void {
+  program
+    .command('plan')
+    .description('show the tasks and the order a workflow file would run in')
+    .argument('<file>', 'a workflow file (.cue, .json, .yaml, .yml)')
+    .addOption(
+      new Option('-o, --output <format>', 'output format').choices(PLAN_FORMATS).default('table'),
+    )
+    .action(async (file: string, flags: { output: PlanFormat }) => {
+      try {
+        const { plan } = await loadAndPlanFile(file);
+        const text = renderPlan(plan, flags.output);
+        process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+      } catch (e: unknown) {
+        if (e instanceof InvalidWorkflowError) {
+          process.stderr.write(e.problems.map((p) => `${formatProblem(p)}\n`).join(''));
+          process.exitCode = EXIT_INVALID;
+        } else if (isFileError(e)) {
+          reportError(e);
+          process.exitCode = EXIT_INVALID;
+        } else {
+          throw e;
+        }
+      }
+    });
+}

@@ -1,0 +1,51 @@
+/**
+ * Runs the real `muster` CLI from source in a child process, from the repository root, as a user
+ * would: `node --import tsx cli/src/main.ts ARGS`.
+ *
+ * @module
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: relative file arguments resolve from here. */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** What a CLI run left behind. */
+export interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs the CLI with arguments and collects its exit code and output.
+ *
+ * @param args The arguments after `muster`.
+ *
+ * @returns The exit code, stdout and stderr.
+ */
+export function runCli(args: readonly string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'cli/src/main.ts', ...args],
+      {
+        cwd: REPO_ROOT,
+        env: { ...process.env, MUSTER_DEBUG: '', FORCE_COLOR: '0' },
+        timeout: 60_000,
+      },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== 'number') {
+          reject(error);
+          return;
+        }
+        resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** The non-empty lines of a text. */
+export function lines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '');
+}
