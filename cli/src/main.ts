@@ -15,6 +15,8 @@ const program = new Command('muster')
   .description('Typed batch workflows for server fleets')
   .version('0.1.0')
   .showHelpAfterError()
+  // Before the commands register: subcommands copy it when created, so their usage errors exit 2.
+  .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
 // Each command module adds itself; the order here is the order in `muster --help`.
@@ -26,7 +28,6 @@ const commands: Array<(program: Command) => void> = [
 ];
 for (const register of commands) register(program);
 
-program.exitOverride();
 try {
   await program.parseAsync(process.argv);
 } catch (e: unknown) {
