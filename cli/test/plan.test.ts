@@ -55,17 +55,6 @@ describe.concurrent('muster plan', () => {
     expect(code).toBe(2);
   });
 
-  test('a schema problem is reported the same way', async () => {
-    const { code, stdout, stderr } = await runCli(['plan', 'cli/test/fixtures/wrong-type.json']);
-    expect(stdout).toBe('');
-    expect(lines(stderr)).toEqual([
-      expect.stringMatching(
-        /^cli\/test\/fixtures\/wrong-type\.json:9(:\d+)?: operations\[0\]\.timeout: /,
-      ),
-    ]);
-    expect(code).toBe(2);
-  });
-
   test('a missing file exits 2 and names it', async () => {
     const { code, stdout, stderr } = await runCli(['plan', 'cli/test/fixtures/nope.yaml']);
     expect(stdout).toBe('');
