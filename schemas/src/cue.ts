@@ -72,6 +72,8 @@ export type CueEngine = { kind: 'binary'; path: string } | { kind: 'wasm' };
 const CACHE_VERSION = 1;
 const CACHE_DIR = join('.muster', 'cache', 'cue');
 const TEMP_PREFIX = '@tmp/';
+/** Results kept in memory; a long-running server validates many documents. */
+const MEMORY_CACHE_SIZE = 256;
 
 let engine: CueEngine | undefined;
 const memoryCache = new Map<string, RawResult>();
@@ -100,9 +102,16 @@ export async function exportCue(options: ExportCueOptions): Promise<CueResult> {
     raw = await serialise(() => runCue(cue, options, cwd));
     await writeDiskCache(key, raw);
   }
-  memoryCache.set(key, raw);
+  remember(key, raw);
   if (raw.ok) return raw;
   return { ok: false, problems: toProblems(raw.errors, options) };
+}
+
+/** Keeps a result in memory, dropping the oldest beyond {@link MEMORY_CACHE_SIZE}. */
+function remember(key: string, raw: RawResult): void {
+  memoryCache.delete(key);
+  memoryCache.set(key, raw);
+  if (memoryCache.size > MEMORY_CACHE_SIZE) memoryCache.delete(memoryCache.keys().next().value!);
 }
 
 /**

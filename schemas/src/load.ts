@@ -314,7 +314,15 @@ async function readCue(
       options.file,
     );
   }
-  return { value: validate(kind, result.value, { file: options.file, locate }), locate };
+  try {
+    return { value: validate(kind, result.value, { file: options.file, locate }), locate };
+  } catch (e: unknown) {
+    if (!(e instanceof InvalidWorkflowError)) throw e;
+    throw new InvalidWorkflowError(
+      [...e.problems, disagreement('CUE accepts it but valibot does not')],
+      options.file,
+    );
+  }
 }
 
 /**
