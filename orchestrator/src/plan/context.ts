@@ -3,6 +3,10 @@
  * ordering): indexes of the workflow, the tasks built so far, the task and operation edges with
  * where each came from, and the problems collected along the way.
  *
+ * At 100k operations planning time is mostly allocation, so per-operation state lives in typed
+ * arrays, edges in parallel number arrays, and an edge's origin is only stored when it is not the
+ * common case (a `depends_on` entry, which can be found again when a message needs it).
+ *
  * @internal
  * @module
  */
@@ -17,24 +21,6 @@ export interface EdgeOrigin {
   readonly path: string;
   /** A sentence for edges the user did not write, e.g. `kubernetes on web-1 requires containerd`. */
   readonly detail?: string;
-}
-
-/**
- * An origin as stored: a number `j` stands for `depends_on[j]` of the waiting operation, so the
- * common case costs no allocation (allocation dominates planning time at 100k operations).
- */
-export type OriginRef = number | EdgeOrigin;
-
-/**
- * Expands a stored origin.
- *
- * @param waiter The index of the operation that waits.
- * @param origin The stored origin.
- * @returns The origin with its path.
- */
-export function resolveOrigin(waiter: number, origin: OriginRef): EdgeOrigin {
-  if (typeof origin !== 'number') return origin;
-  return { reason: 'depends_on', path: `${operationPath(waiter)}.depends_on[${origin}]` };
 }
 
 /** `operations[i]`. */
@@ -57,135 +43,135 @@ export interface TaskservEntry {
   readonly path: string | undefined;
 }
 
-/** One operation being planned. */
-export interface OperationState {
-  readonly index: number;
-  readonly operation: Operation;
-  /** False for a second operation with an id already used: it is reported, not planned. */
-  readonly planned: boolean;
-  /** Its tasks are `PlanContext.tasks[taskStart .. taskEnd)`, in rollout order. */
-  taskStart: number;
-  taskEnd: number;
-  /** Indices of the operations this one waits for, in the order they were found. */
-  readonly deps: number[];
-  /** Why each of `deps` exists, parallel to it. */
-  readonly depOrigins: OriginRef[];
-}
-
 /** The planner's working state. */
 export interface PlanContext {
   readonly workflow: Workflow;
   readonly problems: Problem[];
   readonly servers: ReadonlyMap<string, ServerEntry>;
   readonly taskservs: ReadonlyMap<string, TaskservEntry>;
-  readonly operations: OperationState[];
+  /** The workflow's operations, by index. */
+  readonly operations: readonly Operation[];
   /** The first operation with each id. */
   readonly operationIndex: ReadonlyMap<string, number>;
+  /** 0 for a second operation with an id already used: it is reported, not planned. */
+  readonly planned: Uint8Array;
+  /**
+   * Tasks are created operation by operation, so the tasks of operation `i` are
+   * `tasks[taskStart[i] .. taskStart[i + 1])`, in rollout order.
+   */
+  readonly taskStart: Int32Array;
   readonly tasks: PlannedTask[];
+  /** The id of each task, parallel to `tasks`: read without touching the task objects. */
+  readonly taskIds: string[];
   /** The operation of each task, parallel to `tasks`. */
   readonly taskOperation: number[];
   /** The index in its operation's `items` of each task's item, -1 when implied (all servers). */
   readonly taskItem: number[];
-  readonly edges: EdgeSet;
+  /** Task edges. */
+  readonly edges: EdgeList;
+  /** Operation edges: `from` is the dependency, `to` the operation that waits. */
+  readonly operationEdges: EdgeList;
 }
 
-const PAIR_FACTOR = 2 ** 26;
+/** A number key for a pair of nodes; exact while there are fewer than 2^26 nodes. */
+const pairKey = (from: number, to: number) => from * 2 ** 26 + to;
 
-/** Task edges without duplicates: a second edge between the same tasks keeps the stronger type. */
-export class EdgeSet {
+/**
+ * Edges without duplicates, in insertion order: a second edge between the same nodes keeps the
+ * stronger type. Nodes are task or operation indices.
+ */
+export class EdgeList {
   readonly from: number[] = [];
   readonly to: number[] = [];
-  readonly hard: boolean[] = [];
-  readonly origin: OriginRef[] = [];
-  /** Edges whose ends belong to the same operation: the only ones that can close a task cycle. */
-  readonly internal: number[] = [];
+  /** 1 for hard edges, 0 for soft. */
+  readonly hard: number[] = [];
+  /** Origins of edges that do not come from `depends_on`, by edge index. */
+  readonly origins = new Map<number, EdgeOrigin>();
   // Built on the first `add`: `addNew` edges (depends_on) are unique by construction, and a plan
   // with nothing else never pays for the index.
   private byPair: Map<number, number> | undefined;
-
-  /** @param taskOperation The operation of each task, read when an edge is added. */
-  constructor(private readonly taskOperation: readonly number[]) {}
 
   get size(): number {
     return this.from.length;
   }
 
   /**
-   * Adds an edge known not to exist yet: task `to` waits for task `from`.
+   * Adds an edge known not to exist yet: `to` waits for `from`.
    *
-   * @param from The task that comes first.
-   * @param to The task that waits.
+   * @param from The node that comes first.
+   * @param to The node that waits.
    * @param hard Whether `to` is skipped when `from` fails.
-   * @param origin Why the edge exists.
+   * @param origin Why the edge exists; none for `depends_on`.
    */
-  addNew(from: number, to: number, hard: boolean, origin: OriginRef): void {
-    // A number key is much cheaper than a string; exact while there are fewer than 2^26 tasks.
-    this.byPair?.set(from * PAIR_FACTOR + to, this.from.length);
-    if (this.taskOperation[from] === this.taskOperation[to]) this.internal.push(this.from.length);
+  addNew(from: number, to: number, hard: boolean, origin?: EdgeOrigin): void {
+    const e = this.from.length;
+    this.byPair?.set(pairKey(from, to), e);
+    if (origin !== undefined) this.origins.set(e, origin);
     this.from.push(from);
     this.to.push(to);
-    this.hard.push(hard);
-    this.origin.push(origin);
+    this.hard.push(hard ? 1 : 0);
   }
 
   /**
    * Adds an edge unless it exists; an existing soft edge becomes hard if this one is.
    *
-   * @param from The task that comes first.
-   * @param to The task that waits.
+   * @param from The node that comes first.
+   * @param to The node that waits.
    * @param hard Whether `to` is skipped when `from` fails.
    * @param origin Why the edge exists.
+   * @returns Whether the edge is new.
    */
-  add(from: number, to: number, hard: boolean, origin: OriginRef): void {
-    if (this.byPair === undefined) {
-      this.byPair = new Map();
-      for (let e = 0; e < this.from.length; e++) {
-        this.byPair.set(this.from[e]! * PAIR_FACTOR + this.to[e]!, e);
-      }
-    }
-    const existing = this.byPair.get(from * PAIR_FACTOR + to);
+  add(from: number, to: number, hard: boolean, origin: EdgeOrigin): boolean {
+    const existing = this.find(from, to);
     if (existing === undefined) {
       this.addNew(from, to, hard, origin);
-    } else if (hard && !this.hard[existing]) {
-      this.hard[existing] = true;
-      this.origin[existing] = origin;
+      return true;
     }
+    if (hard && !this.hard[existing]) {
+      this.hard[existing] = 1;
+      this.origins.set(existing, origin);
+    }
+    return false;
+  }
+
+  /** The index of the edge from `from` to `to`, if there is one. */
+  find(from: number, to: number): number | undefined {
+    if (this.byPair === undefined) {
+      this.byPair = new Map();
+      for (let e = 0; e < this.from.length; e++)
+        this.byPair.set(pairKey(this.from[e]!, this.to[e]!), e);
+    }
+    return this.byPair.get(pairKey(from, to));
   }
 }
 
 /**
- * Records that operation `waiter` waits for operation `dependency`, once.
+ * Where an edge came from, with the `depends_on` entry found again when none was stored.
  *
  * @param ctx The planner state.
- * @param waiter The operation index that waits.
- * @param dependency The operation index it waits for; the same index is ignored.
- * @param origin Why, kept for the first time the pair is seen.
- * @returns Whether the pair is new.
+ * @param edges `ctx.edges` or `ctx.operationEdges`.
+ * @param e The edge index.
+ * @returns The origin.
  */
-export function addOperationDependency(
-  ctx: PlanContext,
-  waiter: number,
-  dependency: number,
-  origin: OriginRef,
-): boolean {
-  if (waiter === dependency) return false;
-  const state = ctx.operations[waiter]!;
-  if (state.deps.includes(dependency)) return false;
-  state.deps.push(dependency);
-  state.depOrigins.push(origin);
-  return true;
+export function originOf(ctx: PlanContext, edges: EdgeList, e: number): EdgeOrigin {
+  const stored = edges.origins.get(e);
+  if (stored !== undefined) return stored;
+  const byTask = edges === ctx.edges;
+  const waiter = byTask ? ctx.taskOperation[edges.to[e]!]! : edges.to[e]!;
+  const dependency = byTask ? ctx.taskOperation[edges.from[e]!]! : edges.from[e]!;
+  const j = ctx.operations[waiter]!.depends_on.indexOf(ctx.operations[dependency]!.id);
+  return { reason: 'depends_on', path: `${operationPath(waiter)}.depends_on[${j}]` };
 }
 
-/** The task indices of an operation. */
-export function tasksOf(state: OperationState): number[] {
+/** The task indices of operation `i`. */
+export function tasksOf(ctx: PlanContext, i: number): number[] {
   const tasks: number[] = [];
-  for (let t = state.taskStart; t < state.taskEnd; t++) tasks.push(t);
+  for (let t = ctx.taskStart[i]!, end = ctx.taskStart[i + 1]!; t < end; t++) tasks.push(t);
   return tasks;
 }
 
 /**
- * Makes every task of `waiters` wait for every task of `firsts` (the operation edge is the
- * caller's, recorded once rather than per pair).
+ * Makes every task of `waiters` wait for every task of `firsts`, and their operations too.
  *
  * @param ctx The planner state.
  * @param firsts Task indices that come first.
@@ -198,11 +184,17 @@ export function connectTasks(
   firsts: readonly number[],
   waiters: readonly number[],
   hard: boolean,
-  origin: OriginRef,
+  origin: EdgeOrigin,
 ): void {
+  const { edges, operationEdges, taskOperation } = ctx;
   for (const to of waiters) {
     for (const from of firsts) {
-      if (from !== to) ctx.edges.add(from, to, hard, origin);
+      if (from === to) continue;
+      edges.add(from, to, hard, origin);
+      const waiter = taskOperation[to]!;
+      const dependency = taskOperation[from]!;
+      // Operation edges are always hard: they order levels; task edges carry the type.
+      if (waiter !== dependency) operationEdges.add(dependency, waiter, true, origin);
     }
   }
 }

@@ -8,7 +8,6 @@
  */
 import { didYouMean, type Problem } from '../../../schemas/src/problems.ts';
 import {
-  addOperationDependency,
   connectTasks,
   listOf,
   operationPath,
@@ -24,10 +23,13 @@ import {
  * @param ctx The planner state, after expansion.
  */
 export function addDependsOnEdges(ctx: PlanContext): void {
-  const { operations, operationIndex, edges } = ctx;
-  for (const state of operations) {
-    const { operation: op, index } = state;
+  const { operations, operationIndex, planned, taskStart, edges, operationEdges } = ctx;
+  for (let index = 0; index < operations.length; index++) {
+    const op = operations[index]!;
     const names = op.depends_on;
+    // This phase runs first and handles each operation once, so its operation edges are the
+    // last ones added: a repeated entry is found among them without an index.
+    const ownEdges = operationEdges.size;
     for (let j = 0; j < names.length; j++) {
       const name = names[j]!;
       const dependency = operationIndex.get(name);
@@ -45,13 +47,16 @@ export function addDependsOnEdges(ctx: PlanContext): void {
         });
         continue;
       }
-      // `j` stands for this depends_on entry; a repeated entry adds nothing.
-      if (!state.planned || !addOperationDependency(ctx, index, dependency, j)) continue;
-      const first = operations[dependency]!;
-      // This runs before any other edges, and each pair of operations once: no duplicates.
-      for (let to = state.taskStart; to < state.taskEnd; to++) {
-        for (let from = first.taskStart; from < first.taskEnd; from++) {
-          edges.addNew(from, to, true, j);
+      if (!planned[index] || operationEdges.from.includes(dependency, ownEdges)) continue;
+      operationEdges.addNew(dependency, index, true);
+      // Each pair of operations is connected once, before any other edge: no duplicates.
+      for (let to = taskStart[index]!, end = taskStart[index + 1]!; to < end; to++) {
+        for (
+          let from = taskStart[dependency]!, last = taskStart[dependency + 1]!;
+          from < last;
+          from++
+        ) {
+          edges.addNew(from, to, true);
         }
       }
     }
@@ -78,8 +83,8 @@ export function addDependencyEdges(ctx: PlanContext): void {
     const source = resolveEnd(ctx, dependency.source, `${path}.source`, optional);
     const target = resolveEnd(ctx, dependency.target, `${path}.target`, optional);
     if (source === undefined || target === undefined) return;
-    const sourceTasks = source.tasks ?? tasksOf(ctx.operations[source.operation]!);
-    const targetTasks = target.tasks ?? tasksOf(ctx.operations[target.operation]!);
+    const sourceTasks = source.tasks ?? tasksOf(ctx, source.operation);
+    const targetTasks = target.tasks ?? tasksOf(ctx, target.operation);
     if (
       source.operation === target.operation &&
       (source.item === undefined || target.item === undefined || source.item === target.item)
@@ -93,7 +98,9 @@ export function addDependencyEdges(ctx: PlanContext): void {
       return;
     }
     const origin: EdgeOrigin = { reason: 'dependency', path };
-    addOperationDependency(ctx, target.operation, source.operation, origin);
+    if (source.operation !== target.operation) {
+      ctx.operationEdges.add(source.operation, target.operation, true, origin);
+    }
     connectTasks(ctx, sourceTasks, targetTasks, dependency.type === 'hard', origin);
   });
 }
@@ -114,12 +121,9 @@ function resolveEnd(
     if (!optional) ctx.problems.push(unknownOperation(ctx, id, path));
     return undefined;
   }
-  const state = ctx.operations[index]!;
   if (item === undefined) return { operation: index, item, tasks: undefined };
-  const items =
-    state.operation.items.length > 0
-      ? state.operation.items
-      : tasksOf(state).map((t) => ctx.tasks[t]!.item);
+  const declared = ctx.operations[index]!.items;
+  const items = declared.length > 0 ? declared : tasksOf(ctx, index).map((t) => ctx.tasks[t]!.item);
   if (!items.includes(item)) {
     if (!optional) {
       ctx.problems.push({
@@ -145,7 +149,7 @@ function resolveEnd(
   return {
     operation: index,
     item,
-    tasks: tasksOf(state).filter((t) => ctx.tasks[t]!.item === item),
+    tasks: tasksOf(ctx, index).filter((t) => ctx.tasks[t]!.item === item),
   };
 }
 

@@ -13,15 +13,13 @@
  * @module
  */
 import { didYouMean, type Problem } from '../../../schemas/src/problems.ts';
-import { SERVER_PROVIDERS, type Step, type Taskserv } from '../../../schemas/src/workflow.ts';
 import {
-  listOf,
-  operationPath,
-  q,
-  type OperationState,
-  type PlanContext,
-  type ServerEntry,
-} from './context.ts';
+  SERVER_PROVIDERS,
+  type Operation,
+  type Step,
+  type Taskserv,
+} from '../../../schemas/src/workflow.ts';
+import { listOf, operationPath, q, type PlanContext, type ServerEntry } from './context.ts';
 import { unknownTaskserv } from './inventory.ts';
 import type { PlannedTask } from './types.ts';
 
@@ -33,34 +31,38 @@ const NO_STEPS: readonly Step[] = Object.freeze([]);
  * @param ctx The planner state; tasks are appended to `ctx.tasks`.
  */
 export function expandOperations(ctx: PlanContext): void {
-  for (const state of ctx.operations) {
-    state.taskStart = state.taskEnd = ctx.tasks.length;
-    if (!state.planned) continue;
-    switch (state.operation.target) {
+  const { operations, planned, taskStart } = ctx;
+  for (let index = 0; index < operations.length; index++) {
+    taskStart[index] = ctx.tasks.length;
+    if (!planned[index]) continue;
+    const op = operations[index]!;
+    switch (op.target) {
       case 'server':
-        expandServerOperation(ctx, state);
+        expandServerOperation(ctx, index, op);
         break;
       case 'taskserv':
-        expandTaskservOperation(ctx, state);
+        expandTaskservOperation(ctx, index, op);
         break;
       case 'cluster':
-        expandClusterOperation(ctx, state);
+        expandClusterOperation(ctx, index, op);
         break;
     }
-    state.taskEnd = ctx.tasks.length;
   }
+  taskStart[operations.length] = ctx.tasks.length;
 }
 
-function pushTask(ctx: PlanContext, state: OperationState, task: PlannedTask, item: number): void {
+function pushTask(ctx: PlanContext, index: number, task: PlannedTask, item: number): void {
   ctx.tasks.push(task);
-  ctx.taskOperation.push(state.index);
+  ctx.taskIds.push(task.id);
+  ctx.taskOperation.push(index);
   ctx.taskItem.push(item);
 }
 
 /** Reports a repeated item; true when `name` was seen before in this operation. */
 function isDuplicateItem(
   ctx: PlanContext,
-  state: OperationState,
+  index: number,
+  op: Operation,
   seen: Set<string> | undefined,
   name: string,
   j: number,
@@ -72,22 +74,22 @@ function isDuplicateItem(
   }
   ctx.problems.push({
     code: 'duplicate-id',
-    path: `${operationPath(state.index)}.items[${j}]`,
-    message: `item ${q(name)} is listed twice in operation ${q(state.operation.id)}`,
+    path: `${operationPath(index)}.items[${j}]`,
+    message: `item ${q(name)} is listed twice in operation ${q(op.id)}`,
     hint: 'remove the second entry',
   });
   return true;
 }
 
 /** Reports providers that do not exist; true when all are known. */
-function checkProviders(ctx: PlanContext, state: OperationState): boolean {
+function checkProviders(ctx: PlanContext, index: number, op: Operation): boolean {
   let ok = true;
-  state.operation.providers.forEach((provider, j) => {
+  op.providers.forEach((provider, j) => {
     if ((SERVER_PROVIDERS as readonly string[]).includes(provider)) return;
     ok = false;
     ctx.problems.push({
       code: 'unknown-provider',
-      path: `${operationPath(state.index)}.providers[${j}]`,
+      path: `${operationPath(index)}.providers[${j}]`,
       message: `unknown provider ${q(provider)}`,
       expected: `one of ${listOf(SERVER_PROVIDERS, 8, 'or')}`,
       received: q(provider),
@@ -109,10 +111,9 @@ function describeServers(entries: Iterable<ServerEntry>): string {
   return listOf([...entries].map((e) => `${e.server.name} (${e.server.provider})`));
 }
 
-function expandServerOperation(ctx: PlanContext, state: OperationState): void {
-  const { operation: op } = state;
-  const path = operationPath(state.index);
-  const providersKnown = checkProviders(ctx, state);
+function expandServerOperation(ctx: PlanContext, index: number, op: Operation): void {
+  const path = operationPath(index);
+  const providersKnown = checkProviders(ctx, index, op);
   let itemsKnown = true;
   const candidates: Array<{ entry: ServerEntry; item: number }> = [];
   if (op.items.length === 0) {
@@ -120,7 +121,7 @@ function expandServerOperation(ctx: PlanContext, state: OperationState): void {
   } else {
     const seen = op.items.length > 1 ? new Set<string>() : undefined;
     op.items.forEach((name, j) => {
-      if (isDuplicateItem(ctx, state, seen, name, j)) return;
+      if (isDuplicateItem(ctx, index, op, seen, name, j)) return;
       const entry = ctx.servers.get(name);
       if (entry !== undefined) {
         candidates.push({ entry, item: j });
@@ -143,7 +144,7 @@ function expandServerOperation(ctx: PlanContext, state: OperationState): void {
 
   const selected = candidates.filter((c) => matchesProviders(op.providers, c.entry));
   if (selected.length === 0 && itemsKnown && providersKnown) {
-    ctx.problems.push(noServersProblem(ctx, state, candidates));
+    ctx.problems.push(noServersProblem(ctx, index, op, candidates));
   }
   if (op.type === 'update' && op.steps.length === 0) {
     ctx.problems.push({
@@ -168,7 +169,7 @@ function expandServerOperation(ctx: PlanContext, state: OperationState): void {
     if (op.type === 'update') {
       pushTask(
         ctx,
-        state,
+        index,
         {
           id,
           operation: op.id,
@@ -185,7 +186,7 @@ function expandServerOperation(ctx: PlanContext, state: OperationState): void {
     const action = op.type === 'check' ? 'status' : op.type;
     pushTask(
       ctx,
-      state,
+      index,
       {
         id,
         operation: op.id,
@@ -205,11 +206,11 @@ function expandServerOperation(ctx: PlanContext, state: OperationState): void {
 
 function noServersProblem(
   ctx: PlanContext,
-  state: OperationState,
+  index: number,
+  op: Operation,
   candidates: ReadonlyArray<{ entry: ServerEntry }>,
 ): Problem {
-  const { operation: op } = state;
-  const path = operationPath(state.index);
+  const path = operationPath(index);
   const message = `operation ${q(op.id)} has no servers to act on`;
   if (ctx.servers.size === 0) {
     return {
@@ -229,10 +230,9 @@ function noServersProblem(
   };
 }
 
-function expandTaskservOperation(ctx: PlanContext, state: OperationState): void {
-  const { operation: op } = state;
-  const path = operationPath(state.index);
-  const providersKnown = checkProviders(ctx, state);
+function expandTaskservOperation(ctx: PlanContext, index: number, op: Operation): void {
+  const path = operationPath(index);
+  const providersKnown = checkProviders(ctx, index, op);
   if (op.items.length === 0) {
     ctx.problems.push({
       code: 'missing-items',
@@ -243,7 +243,7 @@ function expandTaskservOperation(ctx: PlanContext, state: OperationState): void 
   }
   const seen = op.items.length > 1 ? new Set<string>() : undefined;
   op.items.forEach((name, j) => {
-    if (isDuplicateItem(ctx, state, seen, name, j)) return;
+    if (isDuplicateItem(ctx, index, op, seen, name, j)) return;
     const itemPath = `${path}.items[${j}]`;
     const entry = ctx.taskservs.get(name);
     if (entry === undefined) {
@@ -295,7 +295,7 @@ function expandTaskservOperation(ctx: PlanContext, state: OperationState): void 
       const host = server.server.name;
       pushTask(
         ctx,
-        state,
+        index,
         {
           id: `${op.id}:${name}@${host}`,
           operation: op.id,
@@ -333,12 +333,11 @@ function taskservTaskBody(
   }
 }
 
-function expandClusterOperation(ctx: PlanContext, state: OperationState): void {
-  const { operation: op } = state;
+function expandClusterOperation(ctx: PlanContext, index: number, op: Operation): void {
   if (op.items.length === 0) {
     ctx.problems.push({
       code: 'missing-items',
-      path: `${operationPath(state.index)}.items`,
+      path: `${operationPath(index)}.items`,
       message: `operation ${q(op.id)} targets clusters but lists none in items`,
       hint: 'list the cluster names in items; each one becomes a task',
     });
@@ -346,7 +345,7 @@ function expandClusterOperation(ctx: PlanContext, state: OperationState): void {
   if (op.steps.length === 0) {
     ctx.problems.push({
       code: 'empty-operation',
-      path: `${operationPath(state.index)}.steps`,
+      path: `${operationPath(index)}.steps`,
       message: `operation ${q(op.id)} targets clusters but has no steps`,
       hint: 'add the steps to run for each cluster',
     });
@@ -355,10 +354,10 @@ function expandClusterOperation(ctx: PlanContext, state: OperationState): void {
   const items = op.items;
   for (let j = 0; j < items.length; j++) {
     const item = items[j]!;
-    if (isDuplicateItem(ctx, state, seen, item, j)) continue;
+    if (isDuplicateItem(ctx, index, op, seen, item, j)) continue;
     pushTask(
       ctx,
-      state,
+      index,
       {
         id: `${op.id}:${item}`,
         operation: op.id,

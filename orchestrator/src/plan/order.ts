@@ -7,7 +7,7 @@
  * @internal
  * @module
  */
-import { q, resolveOrigin, type EdgeOrigin, type PlanContext } from './context.ts';
+import { originOf, q, type EdgeOrigin, type PlanContext } from './context.ts';
 import { findCycles, toCsr, topologicalLevels } from './graph.ts';
 
 /** Links of a cycle shown in full before the rest is elided. */
@@ -21,18 +21,11 @@ const MAX_SHOWN_LINKS = 12;
  */
 export function orderOperations(ctx: PlanContext): Int32Array {
   const n = ctx.operations.length;
-  const from: number[] = [];
-  const to: number[] = [];
-  for (const state of ctx.operations) {
-    for (const dependency of state.deps) {
-      from.push(dependency);
-      to.push(state.index);
-    }
-  }
+  const { from, to } = ctx.operationEdges;
   const { levels, unsorted } = topologicalLevels(toCsr(n, from, to));
   if (unsorted.length > 0) {
     reportOperationCycles(ctx, findCycles(toCsr(n, to, from), unsorted));
-  } else if (ctx.edges.internal.length > 0) {
+  } else {
     checkTaskCycles(ctx);
   }
   return levels;
@@ -40,11 +33,11 @@ export function orderOperations(ctx: PlanContext): Int32Array {
 
 function reportOperationCycles(ctx: PlanContext, cycles: readonly number[][]): void {
   for (const cycle of cycles) {
-    const ids = cycle.map((i) => ctx.operations[i]!.operation.id);
+    const ids = cycle.map((i) => ctx.operations[i]!.id);
     const origins = cycle.map((waiter, k) => {
-      const state = ctx.operations[waiter]!;
       const dependency = cycle[(k + 1) % cycle.length]!;
-      return resolveOrigin(waiter, state.depOrigins[state.deps.indexOf(dependency)]!);
+      const e = ctx.operationEdges.find(dependency, waiter)!;
+      return originOf(ctx, ctx.operationEdges, e);
     });
     ctx.problems.push({
       code: 'cycle',
@@ -56,19 +49,23 @@ function reportOperationCycles(ctx: PlanContext, cycles: readonly number[][]): v
 }
 
 function checkTaskCycles(ctx: PlanContext): void {
-  const { edges, tasks } = ctx;
-  const from = edges.internal.map((e) => edges.from[e]!);
-  const to = edges.internal.map((e) => edges.to[e]!);
+  const { edges, tasks, taskOperation } = ctx;
+  // With operations acyclic, only edges inside one operation (item dependencies) can close a cycle.
+  const internal: number[] = [];
+  for (let e = 0; e < edges.size; e++) {
+    if (taskOperation[edges.from[e]!] === taskOperation[edges.to[e]!]) internal.push(e);
+  }
+  if (internal.length === 0) return;
+  const from = internal.map((e) => edges.from[e]!);
+  const to = internal.map((e) => edges.to[e]!);
   const { unsorted } = topologicalLevels(toCsr(tasks.length, from, to));
   if (unsorted.length === 0) return;
-  const origin = new Map<string, EdgeOrigin>();
-  for (const e of edges.internal) {
-    const waiter = ctx.taskOperation[edges.to[e]!]!;
-    origin.set(`${edges.to[e]} ${edges.from[e]}`, resolveOrigin(waiter, edges.origin[e]!));
-  }
   for (const cycle of findCycles(toCsr(tasks.length, to, from), unsorted)) {
     const ids = cycle.map((t) => tasks[t]!.id);
-    const origins = cycle.map((t, k) => origin.get(`${t} ${cycle[(k + 1) % cycle.length]}`)!);
+    const origins = cycle.map((waiter, k) => {
+      const e = edges.find(cycle[(k + 1) % cycle.length]!, waiter)!;
+      return originOf(ctx, edges, e);
+    });
     ctx.problems.push({
       code: 'cycle',
       path: origins[0]!.path,

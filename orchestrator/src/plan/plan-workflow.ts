@@ -9,14 +9,8 @@
  */
 import { InvalidWorkflowError, type Problem } from '../../../schemas/src/problems.ts';
 import type { Taskserv, Workflow } from '../../../schemas/src/workflow.ts';
-import {
-  EdgeSet,
-  operationPath,
-  q,
-  type OperationState,
-  type OriginRef,
-  type PlanContext,
-} from './context.ts';
+import { EdgeList, operationPath, q, type PlanContext } from './context.ts';
+import { toCsr } from './graph.ts';
 import { addDependencyEdges, addDependsOnEdges } from './edges.ts';
 import { expandOperations } from './expand.ts';
 import { indexInventory } from './inventory.ts';
@@ -53,29 +47,24 @@ export interface PlanOptions {
 export function planWorkflow(workflow: Workflow, options: PlanOptions = {}): Plan {
   const problems: Problem[] = [];
   const { servers, taskservs } = indexInventory(workflow, options.catalog ?? new Map(), problems);
+  const { operations } = workflow;
   const operationIndex = new Map<string, number>();
-  const operations = workflow.operations.map((operation, index): OperationState => {
-    const first = operationIndex.get(operation.id);
-    if (first === undefined) operationIndex.set(operation.id, index);
-    else {
-      problems.push({
-        code: 'duplicate-id',
-        path: `${operationPath(index)}.id`,
-        message: `operation id ${q(operation.id)} is already used by operations[${first}]`,
-        hint: 'operation ids must be unique; rename one of them',
-      });
+  const planned = new Uint8Array(operations.length);
+  for (let index = 0; index < operations.length; index++) {
+    const { id } = operations[index]!;
+    const first = operationIndex.get(id);
+    if (first === undefined) {
+      operationIndex.set(id, index);
+      planned[index] = 1;
+      continue;
     }
-    return {
-      index,
-      operation,
-      planned: first === undefined,
-      taskStart: 0,
-      taskEnd: 0,
-      deps: [],
-      depOrigins: [],
-    };
-  });
-  const taskOperation: number[] = [];
+    problems.push({
+      code: 'duplicate-id',
+      path: `${operationPath(index)}.id`,
+      message: `operation id ${q(id)} is already used by operations[${first}]`,
+      hint: 'operation ids must be unique; rename one of them',
+    });
+  }
   const ctx: PlanContext = {
     workflow,
     problems,
@@ -83,10 +72,14 @@ export function planWorkflow(workflow: Workflow, options: PlanOptions = {}): Pla
     taskservs,
     operations,
     operationIndex,
+    planned,
+    taskStart: new Int32Array(operations.length + 1),
     tasks: [],
-    taskOperation,
+    taskIds: [],
+    taskOperation: [],
     taskItem: [],
-    edges: new EdgeSet(taskOperation),
+    edges: new EdgeList(),
+    operationEdges: new EdgeList(),
   };
 
   expandOperations(ctx);
@@ -100,26 +93,35 @@ export function planWorkflow(workflow: Workflow, options: PlanOptions = {}): Pla
 
 /** Builds the result: operations by level then file order, tasks alike, edges by waiting task. */
 function assemble(ctx: PlanContext, levels: Int32Array): Plan {
-  const { workflow, operations, tasks, edges } = ctx;
-  const order = sortByLevel(operations, levels);
+  const { workflow, operations, taskStart, tasks, edges, operationEdges } = ctx;
+  const order = sortByLevel(ctx.planned, levels);
+  // Each operation's dependencies, in the order they were found: operation edges by waiter.
+  const dependencies = toCsr(operations.length, operationEdges.to, operationEdges.from);
 
   const plannedOperations: PlannedOperation[] = [];
   const plannedTasks: PlannedTask[] = [];
   const position = new Int32Array(tasks.length);
   for (const index of order) {
-    const { operation: op, deps, taskStart, taskEnd } = operations[index]!;
-    const taskIds: string[] = [];
-    for (let t = taskStart; t < taskEnd; t++) {
-      position[t] = plannedTasks.length;
-      plannedTasks.push(tasks[t]!);
-      taskIds.push(tasks[t]!.id);
+    const op = operations[index]!;
+    // Arrays of their exact size: a pushed-to empty array reserves room for 17 elements.
+    const first = taskStart[index]!;
+    const taskIds = new Array<string>(taskStart[index + 1]! - first);
+    for (let k = 0; k < taskIds.length; k++) {
+      position[first + k] = plannedTasks.length;
+      plannedTasks.push(tasks[first + k]!);
+      taskIds[k] = tasks[first + k]!.id;
+    }
+    const depStart = dependencies.offsets[index]!;
+    const dependsOn = new Array<string>(dependencies.offsets[index + 1]! - depStart);
+    for (let k = 0; k < dependsOn.length; k++) {
+      dependsOn[k] = operations[dependencies.targets[depStart + k]!]!.id;
     }
     plannedOperations.push({
       id: op.id,
       type: op.type,
       target: op.target,
       level: levels[index]!,
-      depends_on: deps.map((d) => operations[d]!.operation.id),
+      depends_on: dependsOn,
       tasks: taskIds,
       parallel: op.parallel,
       timeout: op.timeout,
@@ -129,18 +131,22 @@ function assemble(ctx: PlanContext, levels: Int32Array): Plan {
     });
   }
 
-  // Counting sort by the waiting task's position: O(E), and edges read in plan order.
+  // Edges grouped by the waiting task's position (a counting sort: O(E)), in insertion order.
   const m = edges.size;
   const start = new Int32Array(plannedTasks.length + 1);
   for (let e = 0; e < m; e++) start[position[edges.to[e]!]! + 1]!++;
   for (let i = 0; i < plannedTasks.length; i++) start[i + 1]! += start[i]!;
   const planEdges = new Array<PlanEdge>(m);
+  const ids = ctx.taskIds;
+  const { origins } = edges;
   for (let e = 0; e < m; e++) {
-    planEdges[start[position[edges.to[e]!]!]!++] = {
-      from: tasks[edges.from[e]!]!.id,
-      to: tasks[edges.to[e]!]!.id,
+    const from = edges.from[e]!;
+    const to = edges.to[e]!;
+    planEdges[start[position[to]!]!++] = {
+      from: ids[from]!,
+      to: ids[to]!,
       type: edges.hard[e] ? 'hard' : 'soft',
-      reason: reasonOf(edges.origin[e]!),
+      reason: origins.size === 0 ? 'depends_on' : (origins.get(e)?.reason ?? 'depends_on'),
     };
   }
 
@@ -154,19 +160,13 @@ function assemble(ctx: PlanContext, levels: Int32Array): Plan {
 }
 
 /** Planned operation indices by level, then file order (a stable counting sort). */
-function sortByLevel(operations: readonly OperationState[], levels: Int32Array): number[] {
+function sortByLevel(planned: Uint8Array, levels: Int32Array): number[] {
   let maxLevel = 0;
-  for (const state of operations) maxLevel = Math.max(maxLevel, levels[state.index]!);
+  for (let i = 0; i < levels.length; i++) if (levels[i]! > maxLevel) maxLevel = levels[i]!;
   const start = new Int32Array(maxLevel + 2);
-  for (const state of operations) if (state.planned) start[levels[state.index]! + 1]!++;
+  for (let i = 0; i < levels.length; i++) if (planned[i]) start[levels[i]! + 1]!++;
   for (let l = 0; l <= maxLevel; l++) start[l + 1]! += start[l]!;
   const order = new Array<number>(start[maxLevel + 1]!);
-  for (const state of operations) {
-    if (state.planned) order[start[levels[state.index]!]!++] = state.index;
-  }
+  for (let i = 0; i < levels.length; i++) if (planned[i]) order[start[levels[i]!]!++] = i;
   return order;
-}
-
-function reasonOf(origin: OriginRef): PlanEdge['reason'] {
-  return typeof origin === 'number' ? 'depends_on' : origin.reason;
 }

@@ -62,7 +62,7 @@ describe('taskserv requires', () => {
         code: 'missing-requirement',
         path: 'operations[0].items[0]',
         message: "kubernetes on web-1 requires containerd; add it to web-1's taskservs",
-        hint: 'add "containerd" to servers[0].taskservs',
+        hint: 'edit servers[0].taskservs; an operation that installs "containerd" there then runs first',
       }),
     ]);
   });

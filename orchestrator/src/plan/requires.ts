@@ -14,13 +14,7 @@
  * @internal
  * @module
  */
-import {
-  addOperationDependency,
-  operationPath,
-  q,
-  type EdgeOrigin,
-  type PlanContext,
-} from './context.ts';
+import { connectTasks, operationPath, q, type EdgeOrigin, type PlanContext } from './context.ts';
 import { findCycles, toCsr, topologicalLevels } from './graph.ts';
 import { unknownTaskserv } from './inventory.ts';
 
@@ -36,16 +30,18 @@ export function addTaskservEdges(ctx: PlanContext): void {
   const installs = new Map<string, ByTaskserv>();
   const uninstalls = new Map<string, ByTaskserv>();
   const deletedServers = new Set<string>();
-  for (const state of ctx.operations) {
-    const { type, target } = state.operation;
+  for (let i = 0; i < ctx.operations.length; i++) {
+    const { type, target } = ctx.operations[i]!;
+    const start = ctx.taskStart[i]!;
+    const end = ctx.taskStart[i + 1]!;
     if (target === 'server') {
       if (type !== 'delete') continue;
-      for (let t = state.taskStart; t < state.taskEnd; t++) deletedServers.add(ctx.tasks[t]!.item);
+      for (let t = start; t < end; t++) deletedServers.add(ctx.tasks[t]!.item);
       continue;
     }
     if (target !== 'taskserv' || type === 'check') continue;
     const index = type === 'delete' ? uninstalls : installs;
-    for (let t = state.taskStart; t < state.taskEnd; t++) {
+    for (let t = start; t < end; t++) {
       const task = ctx.tasks[t]!;
       let byName = index.get(task.server!);
       if (byName === undefined) index.set(task.server!, (byName = new Map()));
@@ -68,7 +64,7 @@ export function addTaskservEdges(ctx: PlanContext): void {
               code: 'missing-requirement',
               path: taskPath(ctx, tasks[0]!),
               message: `${name} on ${server} requires ${required}${via}; add it to ${server}'s taskservs`,
-              hint: `add ${q(required)} to servers[${entry.index}].taskservs`,
+              hint: `edit servers[${entry.index}].taskservs; an operation that installs ${q(required)} there then runs first`,
             });
           });
           return 'descend';
@@ -142,13 +138,7 @@ function order(
   laters: readonly number[],
   origin: EdgeOrigin,
 ): void {
-  for (const to of laters) {
-    for (const from of firsts) {
-      if (from === to) continue;
-      ctx.edges.add(from, to, true, origin);
-      addOperationDependency(ctx, ctx.taskOperation[to]!, ctx.taskOperation[from]!, origin);
-    }
-  }
+  connectTasks(ctx, firsts, laters, true, origin);
 }
 
 /** `operations[i].items[j]` of a task: where the user asked for it. */
