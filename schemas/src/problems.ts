@@ -50,7 +50,9 @@ export class InvalidWorkflowError extends MusterError {
 
 /** Renders a problem as one line: `file:line: path: message (expected …, found …); hint`. */
 export function formatProblem(p: Problem): string {
-  const where = p.file ? `${p.file}${p.line ? `:${p.line}${p.column ? `:${p.column}` : ''}` : ''}: ` : '';
+  const where = p.file
+    ? `${p.file}${p.line ? `:${p.line}${p.column ? `:${p.column}` : ''}` : ''}: `
+    : '';
   const field = p.path ? `${p.path}: ` : '';
   const detail =
     p.expected !== undefined || p.received !== undefined
@@ -67,4 +69,3 @@ export function didYouMean(name: string, known: Iterable<string>): string | unde
   const limit = Math.max(2, Math.floor(name.length / 3));
   return distance(name, best) <= limit ? `did you mean "${best}"?` : undefined;
 }
-

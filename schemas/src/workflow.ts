@@ -16,7 +16,10 @@ export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const Name = (what: string) =>
   v.pipe(
     v.string(),
-    v.regex(NAME_PATTERN, `${what} must be letters, digits, "_" or "-", starting with a letter or digit`),
+    v.regex(
+      NAME_PATTERN,
+      `${what} must be letters, digits, "_" or "-", starting with a letter or digit`,
+    ),
   );
 
 const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
@@ -277,7 +280,10 @@ export const WorkflowSchema = v.strictObject({
   servers: v.optional(v.array(ServerSchema), () => []),
   /** Taskservs defined in the workflow; they replace catalog entries of the same name. */
   taskservs: v.optional(v.array(TaskservSchema), () => []),
-  operations: v.pipe(v.array(OperationSchema), v.minLength(1, 'a workflow needs at least one operation')),
+  operations: v.pipe(
+    v.array(OperationSchema),
+    v.minLength(1, 'a workflow needs at least one operation'),
+  ),
   dependencies: v.optional(v.array(DependencySchema), () => []),
   rollback_strategy: v.optional(RollbackStrategySchema, () => v.parse(RollbackStrategySchema, {})),
   retry_policy: v.optional(RetryPolicySchema, () => v.parse(RetryPolicySchema, {})),

@@ -74,6 +74,8 @@ interface TaskNode {
   readonly dependents: TaskNode[];
   /** Dependencies not finished yet. */
   waiting: number;
+  /** Its batch in a rolling or canary rollout. */
+  batch: number;
   running?: { controller: AbortController; reason?: 'timeout' | 'terminate' } | undefined;
   cancelRetryTimer?: (() => void) | undefined;
 }
@@ -91,6 +93,17 @@ interface OpNode {
   nextBatchAt: number;
   /** The batch whose completion was last seen, to start the delay once. */
   completedBatches: number;
+  /** Pending tasks whose dependencies are all done: the candidates to start. */
+  readonly ready: Set<TaskNode>;
+  /** Tasks in a final state. */
+  finished: number;
+  /** Rolling/canary batches, and how many of each batch's tasks are unfinished. */
+  batches: TaskNode[][];
+  batchUnfinished: number[];
+  /** The first batch with unfinished tasks. */
+  currentBatch: number;
+  /** Sequential rollouts: the first unfinished task. */
+  cursor: number;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -110,6 +123,10 @@ export class RunDriver {
   private checkpoints: Checkpoint[];
   private completedOps = 0;
   private running = 0;
+  /** Tasks not in a final state. */
+  private unfinished = 0;
+  /** Tasks whose last dependency just finished: checked for a failed hard dependency, then ready. */
+  private newlyReady: TaskNode[] = [];
   private readonly queueRunning = new Map<string, number>();
   private stopping: StopMode | undefined;
   private rollingBack = false;
@@ -321,13 +338,12 @@ export class RunDriver {
     for (const o of this.ops) {
       const unfinished = o.tasks.some((t) => !FINISHED.has(t.s.status));
       if (unfinished) {
-        o.failures = o.tasks.filter((t) => t.s.status === 'failed').length;
         o.completedBatches = 0;
         o.nextBatchAt = 0;
         this.setOp(o, { status: 'pending', finishedAt: null });
       }
     }
-    this.rebuildWaiting();
+    this.recount();
     this.stopping = undefined;
     this.error = null;
     this.resetSettled();
@@ -372,6 +388,12 @@ export class RunDriver {
         approved: false,
         nextBatchAt: 0,
         completedBatches: 0,
+        ready: new Set(),
+        finished: 0,
+        batches: [],
+        batchUnfinished: [],
+        currentBatch: 0,
+        cursor: 0,
       };
       this.ops.push(op);
       this.opsById.set(planned.id, op);
@@ -405,6 +427,7 @@ export class RunDriver {
         deps: [],
         dependents: [],
         waiting: 0,
+        batch: 0,
       };
       this.tasks.set(planned.id, node);
       op.tasks.push(node);
@@ -417,15 +440,36 @@ export class RunDriver {
       from.dependents.push(to);
     }
     for (const op of this.ops) {
-      op.failures = op.tasks.filter((t) => t.s.status === 'failed').length;
+      op.batches = this.batchesOf(op);
+      op.batches.forEach((batch, i) => batch.forEach((t) => (t.batch = i)));
       if (op.s.status === 'succeeded') this.completedOps++;
     }
-    this.rebuildWaiting();
+    this.recount();
   }
 
-  private rebuildWaiting(): void {
+  /** Recomputes every counter and ready set from the task states (at load, and after a retry). */
+  private recount(): void {
+    this.unfinished = 0;
+    this.newlyReady = [];
+    for (const op of this.ops) {
+      op.ready.clear();
+      op.finished = 0;
+      op.failures = 0;
+      op.cursor = 0;
+      op.currentBatch = 0;
+      op.batchUnfinished = op.batches.map(() => 0);
+    }
     for (const node of this.tasks.values()) {
       node.waiting = node.deps.filter((d) => !FINISHED.has(d.node.s.status)).length;
+      const op = node.op;
+      if (FINISHED.has(node.s.status)) {
+        op.finished++;
+        if (node.s.status === 'failed') op.failures++;
+      } else {
+        this.unfinished++;
+        op.batchUnfinished[node.batch] = (op.batchUnfinished[node.batch] ?? 0) + 1;
+        if (node.s.status === 'pending' && node.waiting === 0) this.newlyReady.push(node);
+      }
     }
   }
 
@@ -463,61 +507,71 @@ export class RunDriver {
 
   private pumpOnce(): void {
     if (this.fatal !== undefined) return;
-    // Tasks whose dependencies all finished but whose hard dependency failed are skipped first,
-    // even while paused, so the picture stays true.
-    for (const node of this.tasks.values()) {
-      if (node.s.status === 'pending' && node.waiting === 0) this.skipIfBlocked(node);
+    // A task whose dependencies all finished is skipped when a hard one failed (even while
+    // paused, so the picture stays true), and otherwise becomes a candidate.
+    while (this.newlyReady.length > 0) {
+      const node = this.newlyReady.pop()!;
+      if (node.s.status !== 'pending' || node.waiting !== 0) continue;
+      if (!this.skipIfBlocked(node)) node.op.ready.add(node);
     }
     if (this.status !== 'running' || this.stopping || this.rollingBack) return;
     const now = this.clock.now().getTime();
     for (const op of this.ops) {
       if (this.running >= this.concurrency) return;
-      for (const node of this.admissible(op, now)) {
-        if (this.running >= this.concurrency) return;
-        const queueRunning = this.queueRunning.get(node.plan.queue) ?? 0;
-        if (queueRunning >= this.queueLimit(node.plan.queue)) continue;
-        void this.runTask(node);
-      }
+      if (op.ready.size > 0) this.startAdmissible(op, now);
     }
   }
 
-  /** Tasks of an operation that its rollout lets start now, in order. */
-  private admissible(op: OpNode, now: number): TaskNode[] {
-    const ready = (t: TaskNode) =>
-      t.s.status === 'pending' &&
-      t.waiting === 0 &&
-      !t.running &&
-      (t.s.notBefore === null || t.s.notBefore.getTime() <= now);
-    if (op.failures > op.plan.rollout.max_failures) return [];
+  /** Starts the tasks of an operation that its rollout lets start now, in order, within limits. */
+  private startAdmissible(op: OpNode, now: number): void {
+    if (op.failures > op.plan.rollout.max_failures) return;
+    const start = (t: TaskNode): boolean => {
+      if (this.running >= this.concurrency) return false;
+      if (t.s.notBefore !== null && t.s.notBefore.getTime() > now) return true;
+      const queueRunning = this.queueRunning.get(t.plan.queue) ?? 0;
+      if (queueRunning >= this.queueLimit(t.plan.queue)) return true;
+      void this.runTask(t);
+      return true;
+    };
     const { rollout } = op.plan;
     const strategy =
       !op.plan.parallel && rollout.strategy === 'parallel' ? 'sequential' : rollout.strategy;
-    if (strategy === 'parallel') return op.tasks.filter(ready);
-    if (strategy === 'sequential') {
-      if (op.running > 0) return [];
-      const next = op.tasks.find((t) => !FINISHED.has(t.s.status));
-      return next && ready(next) ? [next] : [];
+    if (strategy === 'parallel') {
+      // Deleting the element being visited (runTask does) is safe while iterating a Set.
+      for (const t of op.ready) if (!start(t)) return;
+      return;
     }
-    const batches = this.batchesOf(op);
-    const current = batches.findIndex((b) => b.some((t) => !FINISHED.has(t.s.status)));
-    if (current === -1) return [];
+    if (strategy === 'sequential') {
+      if (op.running > 0) return;
+      while (op.cursor < op.tasks.length && FINISHED.has(op.tasks[op.cursor]!.s.status))
+        op.cursor++;
+      const next = op.tasks[op.cursor];
+      if (next && op.ready.has(next)) start(next);
+      return;
+    }
+    while (op.currentBatch < op.batches.length && op.batchUnfinished[op.currentBatch] === 0) {
+      op.currentBatch++;
+    }
+    const current = op.currentBatch;
+    if (current >= op.batches.length) return;
     if (current > op.completedBatches) {
       // A batch just completed: the next one waits for the batch delay (and a canary for approval).
       op.completedBatches = current;
       op.nextBatchAt = now + rollout.batch_delay * 1000;
-      if (rollout.batch_delay > 0)
+      if (rollout.batch_delay > 0) {
         this.clock.setTimer(rollout.batch_delay * 1000, () => this.pump());
+      }
     }
     if (strategy === 'canary' && current >= 1 && !op.approved) {
       if (rollout.canary_promotion === 'auto') {
         op.approved = true;
       } else {
-        this.awaitApproval(op, batches[0]?.length ?? 0);
-        return [];
+        this.awaitApproval(op, op.batches[0]?.length ?? 0);
+        return;
       }
     }
-    if (now < op.nextBatchAt) return [];
-    return (batches[current] ?? []).filter(ready);
+    if (now < op.nextBatchAt) return;
+    for (const t of op.batches[current] ?? []) if (op.ready.has(t) && !start(t)) return;
   }
 
   private batchesOf(op: OpNode): TaskNode[][] {
@@ -540,7 +594,7 @@ export class RunDriver {
     void this.flush().catch(() => {});
   }
 
-  private skipIfBlocked(node: TaskNode): void {
+  private skipIfBlocked(node: TaskNode): boolean {
     const blocker = node.deps.find(
       (d) =>
         d.type === 'hard' &&
@@ -548,9 +602,10 @@ export class RunDriver {
         // An operation that tolerated a failure (max_failures) still satisfies `depends_on`.
         !(d.reason === 'depends_on' && d.node.op.s.status === 'succeeded'),
     );
-    if (!blocker) return;
+    if (!blocker) return false;
     this.finishTask(node, 'skipped');
     this.emit('task:skipped', { reason: `${blocker.node.plan.id} ${blocker.node.s.status}` }, node);
+    return true;
   }
 
   // ── running a task ───────────────────────────────────────────────────────
@@ -567,6 +622,7 @@ export class RunDriver {
       result: null,
     });
     this.dirtyTasks.add(node);
+    node.op.ready.delete(node);
     const controller = new AbortController();
     node.running = { controller };
     this.running++;
@@ -576,14 +632,8 @@ export class RunDriver {
       this.setOp(node.op, { status: 'running', startedAt: now });
       this.emit('operation:started', {}, undefined, node.op);
     }
-    this.pendingAttempts.push({
-      taskId: node.plan.id,
-      attempt,
-      status: 'running',
-      startedAt: now,
-      finishedAt: null,
-      failure: null,
-    });
+    // The intent is the task row (running, attempt N) and its event; the attempt row is written
+    // with the outcome, or as interrupted by the driver that resumes after a crash.
     this.emit('task:started', { attempt, queue: node.plan.queue }, node);
 
     let report: TaskReport;
@@ -711,6 +761,7 @@ export class RunDriver {
         notBefore: new Date(this.clock.now().getTime() + delay),
       });
       this.dirtyTasks.add(node);
+      node.op.ready.add(node);
       node.cancelRetryTimer = this.clock.setTimer(delay, () => this.pump());
       this.emit(
         'task:failed',
@@ -732,15 +783,22 @@ export class RunDriver {
       notBefore: null,
     });
     this.dirtyTasks.add(node);
-    if (status === 'failed') node.op.failures++;
     const op = node.op;
+    op.ready.delete(node);
+    op.finished++;
+    op.batchUnfinished[node.batch] = (op.batchUnfinished[node.batch] ?? 1) - 1;
+    this.unfinished--;
+    if (status === 'failed') op.failures++;
     if (op.failures > op.plan.rollout.max_failures && op.s.status !== 'failed') {
       this.failOperation(op);
     }
-    if (op.tasks.every((t) => FINISHED.has(t.s.status)) && op.s.status !== 'failed') {
+    if (op.finished === op.tasks.length && op.s.status !== 'failed') {
       this.completeOperation(op);
     }
-    for (const dependent of node.dependents) dependent.waiting--;
+    for (const dependent of node.dependents) {
+      if (--dependent.waiting === 0 && dependent.s.status === 'pending')
+        this.newlyReady.push(dependent);
+    }
     this.pumpAgain = true;
   }
 
@@ -824,8 +882,8 @@ export class RunDriver {
   private maybeFinish(): void {
     if (this.running > 0 || this.rollingBack || this.fatal !== undefined) return;
     if (FINAL_RUN_STATUSES.has(this.status)) return;
-    const unfinished = [...this.tasks.values()].filter((t) => !FINISHED.has(t.s.status));
     if (this.stopping) {
+      const unfinished = [...this.tasks.values()].filter((t) => !FINISHED.has(t.s.status));
       const mode = this.stopping;
       for (const t of unfinished) {
         t.cancelRetryTimer?.();
@@ -851,7 +909,7 @@ export class RunDriver {
       return;
     }
     if (this.status !== 'running') return;
-    if (unfinished.length > 0) return; // waiting on a retry timer or a batch delay
+    if (this.unfinished > 0) return; // waiting on a retry timer or a batch delay
     const failed = this.ops.some((o) => o.s.status === 'failed');
     if (failed && !this.error) {
       const names = this.ops.filter((o) => o.s.status === 'failed').map((o) => o.plan.id);

@@ -189,112 +189,10 @@ export function createSqlStore(driver: Driver): Store {
       }),
 
     commit: (runId: string, batch: Batch, fence?: Fence) =>
-      wrap('commit', () =>
-        db.transaction(async (tx) => {
-          // The fence first: it locks the run row, so a stale driver cannot interleave with us.
-          const runSet = runWriteSet(batch);
-          if (fence) {
-            const fenced = await tx
-              .update(t.runs)
-              .set(runSet)
-              .where(
-                and(
-                  eq(t.runs.id, runId),
-                  eq(t.runs.lease_owner, fence.owner),
-                  eq(t.runs.lease_token, fence.token),
-                ),
-              )
-              .returning({ id: t.runs.id });
-            if (fenced.length === 0) throw new LeaseLostError(runId, fence.owner);
-          } else if (batch.run) {
-            await tx.update(t.runs).set(runSet).where(eq(t.runs.id, runId));
-          }
-          if (batch.operations?.length) {
-            const rows = batch.operations.map((o) => ({
-              id: o.id,
-              status: o.status,
-              started_at: o.startedAt?.toISOString() ?? null,
-              finished_at: o.finishedAt?.toISOString() ?? null,
-            }));
-            await tx.execute(sql`
-              update operations o set status = u.status, started_at = u.started_at,
-                finished_at = u.finished_at
-              from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-                as u(id text, status text, started_at timestamptz, finished_at timestamptz)
-              where o.run_id = ${runId} and o.id = u.id`);
-          }
-          if (batch.tasks?.length) {
-            const rows = batch.tasks.map((k) => ({
-              id: k.id,
-              status: k.status,
-              attempts: k.attempts,
-              attempt_base: k.attemptBase,
-              not_before: k.notBefore?.toISOString() ?? null,
-              finished_seq: k.finishedSeq,
-              started_at: k.startedAt?.toISOString() ?? null,
-              finished_at: k.finishedAt?.toISOString() ?? null,
-              result: k.result,
-              failure: k.failure,
-              compensated: k.compensated,
-            }));
-            await tx.execute(sql`
-              update tasks k set status = u.status, attempts = u.attempts, attempt_base = u.attempt_base,
-                not_before = u.not_before, finished_seq = u.finished_seq,
-                started_at = u.started_at, finished_at = u.finished_at, result = u.result,
-                failure = u.failure, compensated = u.compensated
-              from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-                as u(id text, status text, attempts int, attempt_base int, not_before timestamptz,
-                     finished_seq bigint, started_at timestamptz, finished_at timestamptz,
-                     result jsonb, failure jsonb, compensated boolean)
-              where k.run_id = ${runId} and k.id = u.id`);
-          }
-          if (batch.attempts?.length) {
-            const rows = batch.attempts.map((a) => ({
-              task_id: a.taskId,
-              attempt: a.attempt,
-              status: a.status,
-              started_at: a.startedAt.toISOString(),
-              finished_at: a.finishedAt?.toISOString() ?? null,
-              failure: a.failure,
-            }));
-            await tx.execute(sql`
-              insert into attempts (run_id, task_id, attempt, status, started_at, finished_at, failure)
-              select ${runId}, a.task_id, a.attempt, a.status, a.started_at, a.finished_at, a.failure
-              from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-                as a(task_id text, attempt int, status text, started_at timestamptz,
-                     finished_at timestamptz, failure jsonb)
-              on conflict (run_id, task_id, attempt) do update set status = excluded.status,
-                finished_at = excluded.finished_at, failure = excluded.failure`);
-          }
-          if (batch.events?.length) {
-            const rows = batch.events.map((e) => ({
-              seq: e.seq,
-              type: e.type,
-              at: e.at.toISOString(),
-              operation_id: e.operationId,
-              task_id: e.taskId,
-              data: e.data,
-            }));
-            await tx.execute(sql`
-              insert into events (run_id, seq, type, at, operation_id, task_id, data)
-              select ${runId}, e.seq, e.type, e.at, e.operation_id, e.task_id, e.data
-              from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-                as e(seq int, type text, at timestamptz, operation_id text, task_id text, data jsonb)
-              order by e.seq`);
-          }
-          if (batch.checkpoint) {
-            const c = batch.checkpoint;
-            await tx.insert(t.checkpoints).values({
-              run_id: runId,
-              number: c.number,
-              at: c.at,
-              event_seq: c.eventSeq,
-              completed_operations: [...c.completedOperations],
-              completed_tasks: [...c.completedTasks],
-            });
-          }
-        }),
-      ),
+      wrap('commit', async () => {
+        const fenced = await db.execute(commitStatement(runId, batch, fence));
+        if (fence && countOf(fenced) === 0) throw new LeaseLostError(runId, fence.owner);
+      }),
 
     events: (runId, afterSeq = 0, limit = 10_000) =>
       wrap('events', async () => {
@@ -396,16 +294,144 @@ export function createSqlStore(driver: Driver): Store {
   return store;
 }
 
-function runWriteSet(batch: Batch): Partial<typeof t.runs.$inferInsert> {
-  const set: Partial<typeof t.runs.$inferInsert> = { updated_at: new Date() };
-  const w = batch.run;
-  if (!w) return set;
-  if (w.status !== undefined) set.status = w.status;
-  if (w.error !== undefined) set.error = w.error;
-  if (w.startedAt !== undefined) set.started_at = w.startedAt;
-  if (w.finishedAt !== undefined) set.finished_at = w.finishedAt;
-  if (w.checkpoint !== undefined) set.checkpoint = w.checkpoint;
-  return set;
+/**
+ * One statement writes a whole batch: data-modifying CTEs, each fed by a JSON array, all gated on
+ * the update of the run row, which checks the fence and locks the row. A single statement is
+ * atomic, needs no BEGIN/COMMIT, and costs one round trip (about 1.5 ms each on PGlite here).
+ */
+function commitStatement(runId: string, batch: Batch, fence: Fence | undefined) {
+  const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+  const run = batch.run;
+  const payload = {
+    run: run
+      ? {
+          ...(run.status !== undefined ? { status: run.status } : {}),
+          ...(run.error !== undefined ? { error: run.error } : {}),
+          ...(run.startedAt !== undefined ? { started_at: iso(run.startedAt) } : {}),
+          ...(run.finishedAt !== undefined ? { finished_at: iso(run.finishedAt) } : {}),
+          ...(run.checkpoint !== undefined ? { checkpoint: run.checkpoint } : {}),
+        }
+      : {},
+    operations: (batch.operations ?? []).map((o) => ({
+      id: o.id,
+      status: o.status,
+      started_at: iso(o.startedAt),
+      finished_at: iso(o.finishedAt),
+    })),
+    tasks: (batch.tasks ?? []).map((k) => ({
+      id: k.id,
+      status: k.status,
+      attempts: k.attempts,
+      attempt_base: k.attemptBase,
+      not_before: iso(k.notBefore),
+      finished_seq: k.finishedSeq,
+      started_at: iso(k.startedAt),
+      finished_at: iso(k.finishedAt),
+      result: k.result,
+      failure: k.failure,
+      compensated: k.compensated,
+    })),
+    attempts: (batch.attempts ?? []).map((a) => ({
+      task_id: a.taskId,
+      attempt: a.attempt,
+      status: a.status,
+      started_at: iso(a.startedAt),
+      finished_at: iso(a.finishedAt),
+      failure: a.failure,
+    })),
+    events: (batch.events ?? []).map((e) => ({
+      seq: e.seq,
+      type: e.type,
+      at: iso(e.at),
+      operation_id: e.operationId,
+      task_id: e.taskId,
+      data: e.data,
+    })),
+    checkpoints: batch.checkpoint
+      ? [
+          {
+            number: batch.checkpoint.number,
+            at: iso(batch.checkpoint.at),
+            event_seq: batch.checkpoint.eventSeq,
+            completed_operations: batch.checkpoint.completedOperations,
+            completed_tasks: batch.checkpoint.completedTasks,
+          },
+        ]
+      : [],
+  };
+  const set = (field: string, cast: string, column: string) =>
+    sql.raw(
+      `${column} = case when p.j->'run' ? '${field}' then (p.j->'run'->>'${field}')${cast} else r.${column} end`,
+    );
+  return sql`
+    with p as (select ${JSON.stringify(payload)}::jsonb as j),
+    f as (
+      update runs r set updated_at = now(),
+        ${set('status', '', 'status')}, ${set('error', '', 'error')},
+        ${set('started_at', '::timestamptz', 'started_at')},
+        ${set('finished_at', '::timestamptz', 'finished_at')},
+        ${set('checkpoint', '::int', 'checkpoint')}
+      from p
+      where r.id = ${runId}
+        and (${fence?.owner ?? null}::text is null
+             or (r.lease_owner = ${fence?.owner ?? null} and r.lease_token = ${fence?.token ?? 0}))
+      returning r.id
+    ),
+    o as (
+      update operations o set status = u.status, started_at = u.started_at, finished_at = u.finished_at
+      from jsonb_to_recordset((select j->'operations' from p))
+        as u(id text, status text, started_at timestamptz, finished_at timestamptz)
+      where o.run_id = ${runId} and o.id = u.id and exists (select 1 from f)
+      returning 1
+    ),
+    t as (
+      update tasks k set status = u.status, attempts = u.attempts, attempt_base = u.attempt_base,
+        not_before = u.not_before, finished_seq = u.finished_seq, started_at = u.started_at,
+        finished_at = u.finished_at, result = u.result, failure = u.failure,
+        compensated = u.compensated
+      from jsonb_to_recordset((select j->'tasks' from p))
+        as u(id text, status text, attempts int, attempt_base int, not_before timestamptz,
+             finished_seq bigint, started_at timestamptz, finished_at timestamptz, result jsonb,
+             failure jsonb, compensated boolean)
+      where k.run_id = ${runId} and k.id = u.id and exists (select 1 from f)
+      returning 1
+    ),
+    a as (
+      insert into attempts (run_id, task_id, attempt, status, started_at, finished_at, failure)
+      select ${runId}, u.task_id, u.attempt, u.status, u.started_at, u.finished_at, u.failure
+      from jsonb_to_recordset((select j->'attempts' from p))
+        as u(task_id text, attempt int, status text, started_at timestamptz,
+             finished_at timestamptz, failure jsonb)
+      where exists (select 1 from f)
+      on conflict (run_id, task_id, attempt) do update set status = excluded.status,
+        finished_at = excluded.finished_at, failure = excluded.failure
+      returning 1
+    ),
+    e as (
+      insert into events (run_id, seq, type, at, operation_id, task_id, data)
+      select ${runId}, u.seq, u.type, u.at, u.operation_id, u.task_id, u.data
+      from jsonb_to_recordset((select j->'events' from p))
+        as u(seq int, type text, at timestamptz, operation_id text, task_id text, data jsonb)
+      where exists (select 1 from f)
+      order by u.seq
+      returning 1
+    ),
+    c as (
+      insert into checkpoints (run_id, number, at, event_seq, completed_operations, completed_tasks)
+      select ${runId}, u.number, u.at, u.event_seq, u.completed_operations, u.completed_tasks
+      from jsonb_to_recordset((select j->'checkpoints' from p))
+        as u(number int, at timestamptz, event_seq int, completed_operations jsonb,
+             completed_tasks jsonb)
+      where exists (select 1 from f)
+      returning 1
+    )
+    select count(*)::int as n from f`;
+}
+
+/** The `n` of a one-row result, whatever the driver's result shape. */
+function countOf(result: unknown): number {
+  const rows = Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? []);
+  return Number((rows[0] as { n?: unknown } | undefined)?.n ?? 0);
 }
 
 function toRun(r: t.RunRow): Run {
