@@ -197,11 +197,15 @@ export function storeSuite(driver: 'pglite' | 'postgres'): void {
     });
 
     test('events come in order after a sequence number, per run and across runs', async () => {
-      await store.commit('r2', { events: [event('r2', 1), event('r2', 2)] });
+      const ids = await store.commit('r2', { events: [event('r2', 1), event('r2', 2)] });
       expect((await store.events('r1', 1)).map((e) => e.seq)).toEqual([2]);
       const all = await store.allEvents(0);
       expect(all.map((e) => `${e.runId}:${e.seq}`)).toEqual(['r1:1', 'r1:2', 'r2:1', 'r2:2']);
       expect((await store.allEvents(all[1]!.id)).map((e) => e.runId)).toEqual(['r2', 'r2']);
+      // The commit tells the global id of each event it wrote, as the log has them.
+      expect([...ids.entries()]).toEqual(
+        all.filter((e) => e.runId === 'r2').map((e) => [e.seq, e.id]),
+      );
     });
 
     test('lists runs newest first with filters and a cursor', async () => {

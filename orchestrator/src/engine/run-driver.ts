@@ -38,7 +38,8 @@ import { EngineError } from './errors.ts';
 /** What the driver needs from the store. */
 export interface EngineStore {
   loadRun(id: string): Promise<RunSnapshot | undefined>;
-  commit(runId: string, batch: Batch, fence?: Fence): Promise<void>;
+  /** Writes a batch atomically; returns the global id of each event by its sequence number. */
+  commit(runId: string, batch: Batch, fence?: Fence): Promise<ReadonlyMap<number, number>>;
 }
 
 /** Options of a run driver. */
@@ -1133,13 +1134,16 @@ export class RunDriver {
       this.scheduledCommit = undefined;
       const batch = this.takeBatch();
       if (!batch) return;
+      let ids: ReadonlyMap<number, number>;
       try {
-        await this.options.store.commit(this.runId, batch, this.options.fence);
+        ids = await this.options.store.commit(this.runId, batch, this.options.fence);
       } catch (e: unknown) {
         this.die(e);
         throw e;
       }
-      for (const event of batch.events ?? []) this.options.onEvent?.({ ...event, id: 0 });
+      for (const event of batch.events ?? []) {
+        this.options.onEvent?.({ ...event, id: ids.get(event.seq) ?? 0 });
+      }
     });
     this.scheduledCommit = commit;
     this.commitChain = commit.catch(() => {});

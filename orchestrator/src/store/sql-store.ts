@@ -190,8 +190,9 @@ export function createSqlStore(driver: Driver): Store {
 
     commit: (runId: string, batch: Batch, fence?: Fence) =>
       wrap('commit', async () => {
-        const fenced = await db.execute(commitStatement(runId, batch, fence));
-        if (fence && countOf(fenced) === 0) throw new LeaseLostError(runId, fence.owner);
+        const { n, ids } = commitRow(await db.execute(commitStatement(runId, batch, fence)));
+        if (fence && n === 0) throw new LeaseLostError(runId, fence.owner);
+        return ids;
       }),
 
     events: (runId, afterSeq = 0, limit = 10_000) =>
@@ -414,7 +415,7 @@ function commitStatement(runId: string, batch: Batch, fence: Fence | undefined) 
         as u(seq int, type text, at timestamptz, operation_id text, task_id text, data jsonb)
       where exists (select 1 from f)
       order by u.seq
-      returning 1
+      returning id, seq
     ),
     c as (
       insert into checkpoints (run_id, number, at, event_seq, completed_operations, completed_tasks)
@@ -425,13 +426,18 @@ function commitStatement(runId: string, batch: Batch, fence: Fence | undefined) 
       where exists (select 1 from f)
       returning 1
     )
-    select count(*)::int as n from f`;
+    select (select count(*)::int from f) as n,
+      (select coalesce(json_agg(json_build_array(e.seq, e.id)), '[]'::json) from e) as ids`;
 }
 
-/** The `n` of a one-row result, whatever the driver's result shape. */
-function countOf(result: unknown): number {
+/** The commit statement's one row, whatever the driver's result shape. */
+function commitRow(result: unknown): { n: number; ids: Map<number, number> } {
   const rows = Array.isArray(result) ? result : ((result as { rows?: unknown[] }).rows ?? []);
-  return Number((rows[0] as { n?: unknown } | undefined)?.n ?? 0);
+  const row = (rows[0] ?? {}) as { n?: unknown; ids?: unknown };
+  const pairs = (typeof row.ids === 'string' ? JSON.parse(row.ids) : (row.ids ?? [])) as Array<
+    [number, number]
+  >;
+  return { n: Number(row.n ?? 0), ids: new Map(pairs.map(([seq, id]) => [seq, Number(id)])) };
 }
 
 function toRun(r: t.RunRow): Run {

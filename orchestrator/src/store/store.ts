@@ -73,8 +73,12 @@ export interface Store {
   getRun(id: string): Promise<Run | undefined>;
   listRuns(filter?: RunFilter): Promise<RunPage>;
   loadRun(id: string): Promise<RunSnapshot | undefined>;
-  /** Writes a batch in one transaction; with a fence, fails with `LeaseLostError` if it is stale. */
-  commit(runId: string, batch: Batch, fence?: Fence): Promise<void>;
+  /**
+   * Writes a batch atomically; with a fence, fails with `LeaseLostError` if it is stale.
+   *
+   * @returns the global id of each event written, by its sequence number
+   */
+  commit(runId: string, batch: Batch, fence?: Fence): Promise<ReadonlyMap<number, number>>;
 
   /** Events of one run after `afterSeq`, in order. */
   events(runId: string, afterSeq?: number, limit?: number): Promise<RunEvent[]>;
