@@ -14,7 +14,7 @@
  * @internal
  * @module
  */
-import { connectTasks, operationPath, q, type EdgeOrigin, type PlanContext } from './context.ts';
+import { connectTasks, operationPath, q, type PlanContext } from './context.ts';
 import { findCycles, toCsr, topologicalLevels } from './graph.ts';
 import { unknownTaskserv } from './inventory.ts';
 
@@ -82,7 +82,7 @@ export function addTaskservEdges(ctx: PlanContext): void {
         }
         const firsts = byName.get(required);
         if (firsts === undefined) return 'descend';
-        order(ctx, firsts, tasks, {
+        connectTasks(ctx, firsts, tasks, true, {
           reason: 'requires',
           path: taskPath(ctx, tasks[0]!),
           detail: `${name} on ${server} requires ${required}${via}`,
@@ -99,7 +99,7 @@ export function addTaskservEdges(ctx: PlanContext): void {
       walker.walk(name, (required, via) => {
         const laters = byName.get(required);
         if (laters === undefined) return 'descend';
-        order(ctx, tasks, laters, {
+        connectTasks(ctx, tasks, laters, true, {
           reason: 'requires',
           path: taskPath(ctx, laters[0]!),
           detail: `${name} on ${server} requires ${required}${via}, so it is uninstalled first`,
@@ -129,16 +129,6 @@ export function addTaskservEdges(ctx: PlanContext): void {
   }
 
   checkConflicts(ctx, installs, uninstalls);
-}
-
-/** Makes every task of `laters` wait for every task of `firsts`, operations included. */
-function order(
-  ctx: PlanContext,
-  firsts: readonly number[],
-  laters: readonly number[],
-  origin: EdgeOrigin,
-): void {
-  connectTasks(ctx, firsts, laters, true, origin);
 }
 
 /** `operations[i].items[j]` of a task: where the user asked for it. */
@@ -301,7 +291,7 @@ function checkConflicts(
           const [gone, stays] = firstGoes ? [first, second] : [second, first];
           const installers = installed?.get(stays);
           if (installers !== undefined) {
-            order(ctx, removed!.get(gone)!, installers, {
+            connectTasks(ctx, removed!.get(gone)!, installers, true, {
               reason: 'requires',
               path: taskPath(ctx, installers[0]!),
               detail: `${stays} conflicts with ${gone} on ${server}, so ${gone} is uninstalled first`,
