@@ -14,3 +14,4 @@ export { SCHEMA_MODULE, SCHEMA_PACKAGE, readSchemaFiles, schemaDir } from './sch
 export type { SchemaFile } from './schema-files.ts';
 export { STARTER_WORKFLOW, ScaffoldExistsError, scaffoldWorkflowProject } from './scaffold.ts';
 export type { ScaffoldOptions } from './scaffold.ts';
+export * from './inputs.ts';

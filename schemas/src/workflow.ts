@@ -25,8 +25,26 @@ const Name = (what: string) =>
 const PositiveInt = v.pipe(v.number(), v.integer(), v.minValue(1));
 const NonNegativeInt = v.pipe(v.number(), v.integer(), v.minValue(0));
 const NonNegativeNumber = v.pipe(v.number(), v.minValue(0));
+/**
+ * `v.record` that refuses lists, as CUE does: valibot's record takes `["a"]` as `{"0": "a"}`.
+ * It stays a record schema (JSON Schema conversion reads it as one) that checks for a list first.
+ */
+function Dict<TValue extends v.GenericSchema>(value: TValue) {
+  const record = v.record(v.string(), value);
+  const run = record['~run'].bind(record);
+  return {
+    ...record,
+    '~run'(dataset, config) {
+      if (!Array.isArray(dataset.value)) return run(dataset, config);
+      v._addIssue(this, 'type', dataset, config);
+      dataset.typed = false;
+      return dataset as never;
+    },
+  } satisfies typeof record;
+}
+
 const StringList = v.optional(v.array(v.string()), () => []);
-const StringMap = v.optional(v.record(v.string(), v.string()), () => ({}));
+const StringMap = v.optional(Dict(v.string()), () => ({}));
 
 /** Workflow kinds: `sequential` runs one task at a time, `parallel` and `batch` as the DAG allows. */
 export const WORKFLOW_TYPES = ['batch', 'sequential', 'parallel'] as const;
@@ -132,7 +150,7 @@ export type Secrets = v.InferOutput<typeof SecretsSchema>;
 export const StepActionSchema = v.strictObject({
   type: v.picklist(STEP_TYPES),
   handler: v.optional(v.string()),
-  params: v.optional(v.record(v.string(), v.unknown()), () => ({})),
+  params: v.optional(Dict(v.unknown()), () => ({})),
 });
 export type StepAction = v.InferOutput<typeof StepActionSchema>;
 
@@ -142,7 +160,7 @@ export const StepSchema = v.strictObject({
   type: v.picklist(STEP_TYPES),
   /** The custom handler's registered name, for `type: "custom"`. */
   handler: v.optional(v.string()),
-  params: v.optional(v.record(v.string(), v.unknown()), () => ({})),
+  params: v.optional(Dict(v.unknown()), () => ({})),
   required: v.optional(v.boolean(), true),
   continue_on_failure: v.optional(v.boolean(), false),
   /** Seconds; defaults to what is left of the operation's timeout. */
@@ -268,6 +286,19 @@ export const InputSchema = v.strictObject({
 });
 export type Input = v.InferOutput<typeof InputSchema>;
 
+/**
+ * An environment a workflow runs in (`muster run --env prod`): values for its inputs and labels
+ * for its runs.
+ */
+export const EnvironmentSchema = v.strictObject({
+  description: v.optional(v.string()),
+  /** Input values, by input name; they replace the inputs' defaults and give way to `--set`. */
+  inputs: v.optional(Dict(v.unknown()), () => ({})),
+  /** Added to the labels of runs in this environment. */
+  labels: StringMap,
+});
+export type Environment = v.InferOutput<typeof EnvironmentSchema>;
+
 /** A batch workflow: the top level of a workflow file. */
 export const WorkflowSchema = v.strictObject({
   name: v.pipe(v.string(), v.minLength(1, 'a workflow needs a name')),
@@ -276,7 +307,9 @@ export const WorkflowSchema = v.strictObject({
   /** Accepted for the reference plan's files; Muster is always provider-agnostic. */
   provider_agnostic: v.optional(v.boolean(), true),
   labels: StringMap,
-  inputs: v.optional(v.record(v.string(), InputSchema), () => ({})),
+  inputs: v.optional(Dict(InputSchema), () => ({})),
+  /** Named sets of input values and labels, chosen with `--env NAME`. */
+  environments: v.optional(Dict(EnvironmentSchema), () => ({})),
   servers: v.optional(v.array(ServerSchema), () => []),
   /** Taskservs defined in the workflow; they replace catalog entries of the same name. */
   taskservs: v.optional(v.array(TaskservSchema), () => []),

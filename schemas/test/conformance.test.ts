@@ -155,6 +155,7 @@ const VALID: Doc[] = [
       provider_agnostic: false,
       labels: { team: 'ops', 'app.kubernetes.io/name': 'x' },
       inputs: { n: { type: 'int', description: 'how many', default: 3 } },
+      environments: { prod: { description: 'p', inputs: { n: 5 }, labels: { tier: 'prod' } } },
       servers: [
         {
           name: 'web-1',
@@ -263,6 +264,20 @@ const VALID: Doc[] = [
         telemetry: { enabled: true, endpoint: 'http://otel', service_name: 'muster' },
       },
     },
+  },
+  {
+    name: 'environments with inputs and labels, and an empty one',
+    value: wf({
+      inputs: { replicas: { type: 'int', default: 1 }, tags: { type: 'list' } },
+      environments: {
+        prod: {
+          description: 'production',
+          inputs: { replicas: 3, tags: ['a', 'b'], anything: null },
+          labels: { tier: 'prod' },
+        },
+        'staging-eu': {},
+      },
+    }),
   },
   {
     name: 'input default of any type, including null',
@@ -503,6 +518,26 @@ const INVALID: InvalidDoc[] = [
     path: 'monitoring.state_store',
   },
   { name: 'input without type', value: wf({ inputs: { x: {} } }), path: 'inputs.x.type' },
+  {
+    name: 'unknown environment field',
+    value: wf({ environments: { prod: { values: {} } } }),
+    path: 'environments.prod.values',
+  },
+  {
+    name: 'environment label not a string',
+    value: wf({ environments: { prod: { labels: { tier: 1 } } } }),
+    path: 'environments.prod.labels.tier',
+  },
+  {
+    name: 'environment inputs not an object',
+    value: wf({ environments: { prod: { inputs: ['a'] } } }),
+    path: 'environments.prod.inputs',
+  },
+  {
+    name: 'environments not an object',
+    value: wf({ environments: ['prod'] }),
+    path: 'environments',
+  },
   {
     name: 'bad input type',
     value: wf({ inputs: { x: { type: 'float' } } }),
