@@ -164,14 +164,49 @@ export const servers = pgTable('servers', {
 });
 
 /** Agents connected (or once connected) for a server's queue. */
-export const agents = pgTable('agents', {
-  id: text('id').primaryKey(),
-  server: text('server').notNull(),
-  status: text('status').notNull(),
-  version: text('version'),
-  last_heartbeat_at: ts('last_heartbeat_at').notNull(),
-  connected_at: ts('connected_at').notNull(),
-});
+export const agents = pgTable(
+  'agents',
+  {
+    id: text('id').primaryKey(),
+    server: text('server').notNull(),
+    status: text('status').notNull(),
+    version: text('version'),
+    last_heartbeat_at: ts('last_heartbeat_at').notNull(),
+    connected_at: ts('connected_at').notNull(),
+    /**
+     * Order of registration among the server's agents: an agent whose epoch is below the server's
+     * newest was replaced, and is refused if it comes back.
+     */
+    epoch: bigint('epoch', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [index('agents_server').on(t.server)],
+);
+
+/**
+ * The lease on a task's current attempt (or compensation) held by an agent. `token` grows by one
+ * at every grant and is never reused: reports carrying an older token are refused (fencing).
+ */
+export const taskLeases = pgTable(
+  'task_leases',
+  {
+    run_id: text('run_id').notNull(),
+    task_id: text('task_id').notNull(),
+    token: bigint('token', { mode: 'number' }).notNull(),
+    attempt: integer('attempt').notNull(),
+    /** `execute` or `compensate`. */
+    mode: text('mode').notNull(),
+    agent_id: text('agent_id').notNull(),
+    server: text('server').notNull(),
+    /** `granted` until the agent's report is accepted (`reported`) or the lease is `revoked`. */
+    state: text('state').notNull(),
+    granted_at: ts('granted_at').notNull().defaultNow(),
+    finished_at: ts('finished_at'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.run_id, t.task_id] }),
+    index('task_leases_agent_state').on(t.agent_id, t.state),
+  ],
+);
 
 export type RunRow = typeof runs.$inferSelect;
 export type OperationRow = typeof operations.$inferSelect;
@@ -179,3 +214,5 @@ export type TaskRow = typeof tasks.$inferSelect;
 export type AttemptRow = typeof attempts.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export type CheckpointRow = typeof checkpoints.$inferSelect;
+export type AgentRow = typeof agents.$inferSelect;
+export type TaskLeaseRow = typeof taskLeases.$inferSelect;
