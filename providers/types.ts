@@ -5,11 +5,20 @@
  * @module
  */
 
+/** How a server is reached over SSH (the workflow's `ssh` field, defaults filled in). */
+export interface ServerSshAccess {
+  readonly user: string;
+  readonly port: number;
+  readonly key_file?: string;
+}
+
 /** A server as a provider sees it. */
 export interface ProviderServer {
   readonly name: string;
   readonly address?: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** For servers reached over SSH. */
+  readonly ssh?: ServerSshAccess;
 }
 
 /** What a provider reports about a server. */

@@ -27,6 +27,8 @@ export interface AssignedServer {
   readonly provider: string;
   readonly address?: string;
   readonly labels: Readonly<Record<string, string>>;
+  /** How to reach the server over SSH (`provider: "ssh"`). */
+  readonly ssh?: { readonly user: string; readonly port: number; readonly key_file?: string };
 }
 
 /** What came of an assignment. */

@@ -365,6 +365,7 @@ export class RunDriver {
         provider: server.provider ?? 'local',
         labels: server.labels ?? {},
         ...(server.address !== undefined ? { address: server.address } : {}),
+        ...(server.ssh !== undefined ? { ssh: server.ssh } : {}),
       });
     }
     const states = new Map(this.snapshot.tasks.map((t) => [t.id, t]));

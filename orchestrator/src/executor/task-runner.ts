@@ -254,6 +254,7 @@ function serverOf(a: TaskAssignment) {
     name,
     labels: a.server?.labels ?? {},
     ...(a.server?.address !== undefined ? { address: a.server.address } : {}),
+    ...(a.server?.ssh !== undefined ? { ssh: a.server.ssh } : {}),
   };
 }
 
