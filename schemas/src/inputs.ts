@@ -233,7 +233,8 @@ export function inputValues(workflow: unknown): Record<string, unknown> {
 }
 
 function absoluteSecretPaths(secrets: NonNullable<Workflow['secrets']>, baseDir: string) {
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  // `~/…` is left for the key service to expand against the home directory where it runs.
+  const abs = (p: string) => (isAbsolute(p) || p.startsWith('~') ? p : resolve(baseDir, p));
   return {
     ...secrets,
     files: secrets.files.map(abs),

@@ -1,6 +1,8 @@
 /**
  * Loads a workflow file and plans it against the taskserv catalog, with every problem located in
  * the file: what `muster validate`, `muster plan` and (later) the API's submit route share.
+ * Inputs' types and step params' templates are checked here too (names a template reads that
+ * cannot exist, such as an undeclared input or a step that runs later).
  *
  * The loader reports schema problems with their line; the planner works on the parsed workflow and
  * only knows field paths (`operations[2].depends_on[0]`), so its problems get their file and line
@@ -9,6 +11,8 @@
  *
  * @module
  */
+import { dirname } from 'node:path';
+import { checkInputs } from '../../../schemas/src/inputs.ts';
 import { loadWorkflowFile } from '../../../schemas/src/load.ts';
 import type { LoadedWorkflow } from '../../../schemas/src/load.ts';
 import { InvalidWorkflowError, MusterError } from '../../../schemas/src/problems.ts';
@@ -17,6 +21,7 @@ import type { Step, Taskserv, Workflow } from '../../../schemas/src/workflow.ts'
 import { loadCatalog } from '../../../taskservs/index.ts';
 import { checkStepParams, createStepRegistry } from '../steps/index.ts';
 import type { StepRegistry } from '../steps/index.ts';
+import { checkWorkflowTemplates, secretNamesOf } from '../templates/check.ts';
 import { planWorkflow } from './index.ts';
 import type { Plan } from './types.ts';
 
@@ -87,13 +92,22 @@ export function planLoadedWorkflow(
   catalog: ReadonlyMap<string, Taskserv>,
   registry: StepRegistry = builtinRegistry(),
 ): Plan {
-  const problems = checkWorkflowSteps(loaded.workflow, registry);
+  const problems = [
+    ...checkInputs(loaded.workflow),
+    ...checkWorkflowSteps(loaded.workflow, registry),
+  ];
   let plan: Plan | undefined;
   try {
     plan = planWorkflow(loaded.workflow, { catalog });
   } catch (e: unknown) {
     if (!(e instanceof InvalidWorkflowError)) throw e;
     problems.unshift(...e.problems);
+  }
+  if (plan !== undefined) {
+    // Template names are checked against the plan: it knows each task's server and step order.
+    const baseDir = loaded.file.startsWith('<') ? process.cwd() : dirname(loaded.file);
+    const secrets = secretNamesOf(loaded.workflow, baseDir);
+    problems.push(...checkWorkflowTemplates(loaded.workflow, plan, { secrets }));
   }
   if (problems.length > 0 || plan === undefined) {
     throw new InvalidWorkflowError(

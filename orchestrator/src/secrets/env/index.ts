@@ -23,12 +23,6 @@ export const envProvider: SecretProvider = {
     return tree;
   },
   shape(config) {
-    if (config.env.length === 0) {
-      throw new SecretsError(
-        'ORC1901',
-        'secrets.provider is "env" but secrets.env lists no variable; list the variables to read',
-      );
-    }
     return Object.fromEntries(config.env.map((name) => [name, true])) as SecretTree;
   },
 };

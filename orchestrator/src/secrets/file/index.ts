@@ -27,12 +27,6 @@ export const fileProvider: SecretProvider = {
 };
 
 function read(config: Secrets, ctx: SecretsContext): SecretTree {
-  if (config.files.length === 0) {
-    throw new SecretsError(
-      'ORC1901',
-      'secrets.provider is "file" but secrets.files lists no file; list the files to read',
-    );
-  }
   const trees = config.files.map((file) => {
     const { path, source } = readSecretsFile(file, ctx);
     let value: unknown;

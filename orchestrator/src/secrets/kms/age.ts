@@ -46,15 +46,22 @@ export function findAgeIdentities(config: Secrets, ctx: SecretsContext): AgeIden
     identities.push(...found);
     sources.push(source);
   };
+  const home = ctx.env['HOME'] || homedir();
+  const expand = (p: string) => (p === '~' || p.startsWith('~/') ? join(home, p.slice(1)) : p);
   const named = config.age_key_file ?? config.sops_config?.age_key_file;
-  if (named !== undefined) add(readKeyFile(resolve(cwd, named), 'secrets.age_key_file'), named);
+  if (named !== undefined) {
+    add(readKeyFile(resolve(cwd, expand(named)), 'secrets.age_key_file'), named);
+  }
   const inline = ctx.env['SOPS_AGE_KEY'];
   if (inline) add(inline, 'SOPS_AGE_KEY');
   const envFile = ctx.env['SOPS_AGE_KEY_FILE'];
-  if (envFile) add(readKeyFile(resolve(cwd, envFile), 'SOPS_AGE_KEY_FILE'), envFile);
-  const configHome = ctx.env['XDG_CONFIG_HOME'] || join(ctx.env['HOME'] || homedir(), '.config');
+  if (envFile) add(readKeyFile(resolve(cwd, expand(envFile)), 'SOPS_AGE_KEY_FILE'), envFile);
+  const configHome = ctx.env['XDG_CONFIG_HOME'] || join(home, '.config');
   const fallback = join(configHome, 'sops', 'age', 'keys.txt');
-  if (existsSync(fallback)) add(readKeyFile(fallback, 'the default key file'), fallback);
+  // SOPS's default location, unless it is the file already named.
+  if (existsSync(fallback) && !sources.some((s) => resolve(cwd, expand(s)) === fallback)) {
+    add(readKeyFile(fallback, 'the default key file'), fallback);
+  }
   return { identities, sources };
 }
 
