@@ -30,6 +30,11 @@ export interface CompiledOptions {
   readonly serversDir: string;
   readonly concurrency: number;
   readonly handlers: readonly string[];
+  /**
+   * The environment secrets are read from (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, and the names a
+   * `provider: "env"` block lists). Never serialize it.
+   */
+  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 /** Fills in defaults, reading the environment once. */
@@ -54,5 +59,6 @@ export function compileOptions(
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean),
+    env,
   };
 }

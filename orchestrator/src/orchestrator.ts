@@ -26,6 +26,7 @@ import { createLocalExecutor } from './executor/local.ts';
 import { createLocalProvider } from '../../providers/local/index.ts';
 import { createStepRegistry, loadHandlerModules } from './steps/registry.ts';
 import type { StepRegistry } from './steps/types.ts';
+import { createSecretsLoader, withSecrets } from './secrets/index.ts';
 import { OrchestratorError, RunNotFoundError } from './errors.ts';
 
 /** Receives every committed event of every run this orchestrator drives. */
@@ -144,9 +145,12 @@ export async function createOrchestrator(
         : { pglite: { dataDir: compiled.pgliteDir } },
     ));
   const providers = new Map([['local', createLocalProvider({ root: compiled.serversDir })]]);
-  const dispatcher =
+  // Secrets are read here, where the files and keys are, and travel with the task.
+  const dispatcher = withSecrets(
     internals.dispatcher ??
-    createLocalExecutor({ registry, providers, workRoot: compiled.stateDir });
+      createLocalExecutor({ registry, providers, workRoot: compiled.stateDir }),
+    createSecretsLoader({ env: compiled.env }),
+  );
   const listeners = new Set<EventListener>();
   const drivers = new Map<string, LiveDriver>();
   const loading = new Map<string, Promise<LiveDriver>>();

@@ -5,6 +5,8 @@
  * @module
  */
 import type { PlannedTask } from '../plan/types.ts';
+import type { TaskContext } from '../templates/context.ts';
+import type { SecretTree } from '../secrets/types.ts';
 import type { StepRecord, TaskFailure, TaskResult } from './types.ts';
 
 /** One attempt at a task, or its compensation, sent to the task's queue. */
@@ -19,6 +21,13 @@ export interface TaskAssignment {
   readonly timeoutMs: number;
   /** The server the task runs on or acts upon, from the workflow's inventory. */
   readonly server?: AssignedServer;
+  /** What the task's templates read besides its own steps: inputs, secrets source, outputs. */
+  readonly context?: TaskContext;
+  /**
+   * The values of the run's secrets, attached in memory at dispatch by the orchestrator (see
+   * `secrets/dispatch.ts`); never stored, logged or sent anywhere but to the task's executor.
+   */
+  readonly secrets?: SecretTree;
 }
 
 /** What an executor knows of a task's server. */

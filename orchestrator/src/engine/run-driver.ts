@@ -9,7 +9,10 @@
  *
  * @module
  */
+import type { Secrets } from '../../../schemas/src/workflow.ts';
+import { ENVIRONMENT_LABEL, inputValues } from '../../../schemas/src/inputs.ts';
 import type { PlannedOperation, PlannedTask } from '../plan/types.ts';
+import { readsOperationOutputs, type Outputs, type TaskContext } from '../templates/context.ts';
 import { retryDelayMs } from './backoff.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { AssignedServer, Dispatcher, TaskAssignment, TaskReport } from './dispatch.ts';
@@ -120,6 +123,10 @@ export class RunDriver {
   private readonly ops: OpNode[] = [];
   private readonly opsById = new Map<string, OpNode>();
   private readonly servers = new Map<string, AssignedServer>();
+  /** What every task's templates see, but earlier operations' outputs. */
+  private readonly templateBase: Omit<TaskContext, 'operations'>;
+  /** Operations each operation waits for, directly or not (computed when first needed). */
+  private readonly ancestors = new Map<string, ReadonlySet<string>>();
   private lastSeq: number;
   private checkpoints: Checkpoint[];
   private completedOps = 0;
@@ -166,6 +173,12 @@ export class RunDriver {
       this.settle = { resolve, reject };
     });
     this.settled.catch(() => {});
+    const workflow = snapshot.run.workflow as { secrets?: Secrets } | null;
+    this.templateBase = {
+      inputs: inputValues(workflow),
+      environment: snapshot.run.labels[ENVIRONMENT_LABEL] ?? '',
+      ...(workflow?.secrets ? { secrets: workflow.secrets } : {}),
+    };
     this.build();
   }
 
@@ -734,6 +747,8 @@ export class RunDriver {
     attempt: number,
   ): TaskAssignment {
     const server = node.plan.server !== undefined ? this.servers.get(node.plan.server) : undefined;
+    const readsOutputs =
+      readsOperationOutputs(node.plan.steps) || readsOperationOutputs(node.plan.compensation);
     return {
       runId: this.runId,
       task: node.plan,
@@ -742,7 +757,49 @@ export class RunDriver {
       timeoutMs: node.op.plan.timeout * 1000,
       ...(mode === 'compensate' ? { previous: node.s.result ?? { steps: [] } } : {}),
       ...(server ? { server } : {}),
+      context: {
+        ...this.templateBase,
+        operations: readsOutputs ? this.operationOutputs(node) : {},
+      },
     };
+  }
+
+  /**
+   * Outputs of the operations a task's operation waits for, read from their tasks' stored step
+   * records (so a resumed run sees them). An operation's outputs merge its succeeded tasks' in
+   * plan order, the task on the same server last, so it wins.
+   */
+  private operationOutputs(node: TaskNode): Record<string, Outputs> {
+    const out: Record<string, Outputs> = {};
+    for (const id of this.ancestorsOf(node.op.plan.id)) {
+      const op = this.opsById.get(id);
+      if (!op) continue;
+      const merged: Record<string, string> = {};
+      const tasks = op.tasks.filter((t) => t.s.status === 'succeeded');
+      const same = tasks.filter(
+        (t) => node.plan.server !== undefined && t.plan.server === node.plan.server,
+      );
+      for (const t of [...tasks.filter((t) => !same.includes(t)), ...same]) {
+        for (const step of t.s.result?.steps ?? []) Object.assign(merged, step.outputs);
+      }
+      out[id] = { outputs: merged };
+    }
+    return out;
+  }
+
+  private ancestorsOf(id: string): ReadonlySet<string> {
+    const known = this.ancestors.get(id);
+    if (known) return known;
+    const found = new Set<string>();
+    const stack = [...(this.opsById.get(id)?.plan.depends_on ?? [])];
+    while (stack.length > 0) {
+      const dep = stack.pop()!;
+      if (found.has(dep)) continue;
+      found.add(dep);
+      stack.push(...(this.opsById.get(dep)?.plan.depends_on ?? []));
+    }
+    this.ancestors.set(id, found);
+    return found;
   }
 
   /** Decides between a retry and a final failure. */

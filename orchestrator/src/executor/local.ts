@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import type { Provider } from '../../../providers/types.ts';
 import type { DispatchHooks, Dispatcher, TaskAssignment, TaskReport } from '../engine/dispatch.ts';
 import type { StepRegistry } from '../steps/types.ts';
+import type { SecretsLoader } from '../secrets/index.ts';
 import { runAssignment } from './task-runner.ts';
 
 /** Options of the local executor. */
@@ -18,6 +19,8 @@ export interface LocalExecutorOptions {
   readonly providers: ReadonlyMap<string, Provider>;
   /** Where `orchestrator` tasks run, and where non-local servers' steps would run. */
   readonly workRoot: string;
+  /** Reads workflows' secrets at dispatch time. */
+  readonly secrets?: SecretsLoader;
 }
 
 /** Creates the in-process executor. */
@@ -26,6 +29,7 @@ export function createLocalExecutor(options: LocalExecutorOptions): Dispatcher {
   const env = {
     registry: options.registry,
     providers: options.providers,
+    ...(options.secrets ? { secrets: options.secrets } : {}),
     async workdir(a: TaskAssignment): Promise<string> {
       const provider = a.server ? options.providers.get(a.server.provider) : undefined;
       const dir =

@@ -4,6 +4,12 @@
  * the deletion of a server it created. The in-process executor and remote agents both run tasks
  * through this function.
  *
+ * Step params are rendered here, at dispatch, just before each step runs (see `templates/`): with
+ * the run's inputs, the server's facts, earlier steps' and operations' outputs and the secrets
+ * read for the run. Rendered params go to the handler and nowhere else. Everything the task
+ * reports — output lines, step records (outputs, rollback data) and failures — passes through
+ * the run's secrets redactor first, so no secret value reaches the engine, its store or its logs.
+ *
  * @module
  */
 import type { HealthCheck, Step } from '../../../schemas/src/workflow.ts';
@@ -12,11 +18,18 @@ import type { DispatchHooks, TaskAssignment, TaskReport } from '../engine/dispat
 import type { StepRecord, TaskFailure } from '../engine/types.ts';
 import { runStep, rollbackStep } from '../steps/registry.ts';
 import { StepFailure, type StepContext, type StepRegistry } from '../steps/types.ts';
+import type { LoadedSecrets, SecretsLoader } from '../secrets/index.ts';
+import { createRedactor, NO_REDACTION, secretLeaves, type Redactor } from '../secrets/redact.ts';
+import { SecretsError, type SecretTree } from '../secrets/types.ts';
+import type { Outputs, TemplateContext } from '../templates/context.ts';
+import { renderStep, TemplateError } from '../templates/render.ts';
 
 /** What running a task needs from its surroundings. */
 export interface TaskRunnerEnv {
   readonly registry: StepRegistry;
   readonly providers: ReadonlyMap<string, Provider>;
+  /** Reads the run's secrets; without it, a workflow with a `secrets` block cannot run. */
+  readonly secrets?: SecretsLoader;
   /** The working directory for the assignment's steps (created by the caller). */
   workdir(assignment: TaskAssignment): Promise<string>;
 }
@@ -30,20 +43,100 @@ export async function runAssignment(
   hooks: DispatchHooks,
   env: TaskRunnerEnv,
 ): Promise<TaskReport> {
-  return assignment.mode === 'execute'
-    ? execute(assignment, hooks, env)
-    : compensate(assignment, hooks, env);
+  let secrets: LoadedSecrets | undefined;
+  try {
+    secrets = await loadSecretsFor(assignment, env);
+  } catch (e: unknown) {
+    const failure = toFailure(e);
+    hooks.output('stderr', failure.message);
+    return { status: 'failed', result: { steps: [] }, failure };
+  }
+  const redact = secrets?.redactor ?? NO_REDACTION;
+  const report =
+    assignment.mode === 'execute'
+      ? await execute(assignment, redacting(hooks, redact), env, secrets)
+      : await compensate(assignment, redacting(hooks, redact), env, secrets);
+  return redact.size === 0 ? report : redact.value(report);
+}
+
+async function loadSecretsFor(
+  a: TaskAssignment,
+  env: TaskRunnerEnv,
+): Promise<LoadedSecrets | undefined> {
+  if (a.secrets) return attached(a.secrets);
+  const config = a.context?.secrets;
+  if (!config) return undefined;
+  if (!env.secrets) {
+    throw new StepFailure(
+      'secrets',
+      'the workflow has secrets, but they were not sent with the task and this executor cannot read them',
+      { nonRetryable: true },
+    );
+  }
+  return env.secrets.load(config);
+}
+
+const redactors = new WeakMap<SecretTree, LoadedSecrets>();
+
+/** Secrets the orchestrator sent with the assignment, with their redactor (built once). */
+function attached(tree: SecretTree): LoadedSecrets {
+  let loaded = redactors.get(tree);
+  if (!loaded)
+    redactors.set(tree, (loaded = { tree, redactor: createRedactor(secretLeaves(tree)) }));
+  return loaded;
+}
+
+/** Hooks whose output lines and step records are redacted. */
+function redacting(hooks: DispatchHooks, redact: Redactor): DispatchHooks {
+  if (redact.size === 0) return hooks;
+  return {
+    signal: hooks.signal,
+    output: (stream, line, step) => hooks.output(stream, redact.text(line), step),
+    step: (record) => hooks.step(redact.value(record)),
+  };
+}
+
+/** The variables a task's step params are rendered with. */
+function templateContext(
+  a: TaskAssignment,
+  steps: Readonly<Record<string, Outputs>>,
+  secrets: LoadedSecrets | undefined,
+): TemplateContext {
+  return {
+    inputs: a.context?.inputs ?? {},
+    env: a.context?.environment ?? '',
+    run: { id: a.runId },
+    task: { id: a.task.id, operation: a.task.operation, item: a.task.item, attempt: a.attempt },
+    ...(a.server
+      ? {
+          server: {
+            name: a.server.name,
+            labels: a.server.labels,
+            ...(a.server.address !== undefined ? { address: a.server.address } : {}),
+          },
+        }
+      : {}),
+    steps,
+    operations: a.context?.operations ?? {},
+    secrets: secrets?.tree ?? {},
+  };
 }
 
 async function execute(
   a: TaskAssignment,
   hooks: DispatchHooks,
   env: TaskRunnerEnv,
+  secrets: LoadedSecrets | undefined,
 ): Promise<TaskReport> {
+  const redact = secrets?.redactor ?? NO_REDACTION;
   const records: StepRecord[] = [];
+  const outputs: Record<string, Outputs> = {};
   const record = (r: StepRecord) => {
-    records.push(r);
-    hooks.step(r);
+    const kept = redact.value(r);
+    records.push(kept);
+    if (kept.status === 'succeeded' && kept.index >= 0)
+      outputs[kept.name] = { outputs: kept.outputs ?? {} };
+    hooks.step(kept);
   };
   const fail = (failure: TaskFailure): TaskReport => ({
     status: 'failed',
@@ -90,7 +183,8 @@ async function execute(
     const ctx = await contextFor(a, hooks, env);
     for (const [index, step] of a.task.steps.entries()) {
       try {
-        const result = await runStep(env.registry, step, ctx);
+        const rendered = renderStep(step, templateContext(a, outputs, secrets));
+        const result = await runStep(env.registry, rendered, ctx);
         record({
           index,
           name: step.name,
@@ -127,8 +221,14 @@ async function compensate(
   a: TaskAssignment,
   hooks: DispatchHooks,
   env: TaskRunnerEnv,
+  secrets: LoadedSecrets | undefined,
 ): Promise<TaskReport> {
   const previous = a.previous?.steps ?? [];
+  const outputs: Record<string, Outputs> = {};
+  for (const r of previous) {
+    if (r.index >= 0 && r.status === 'succeeded') outputs[r.name] = { outputs: r.outputs ?? {} };
+  }
+  const render = (step: Step) => renderStep(step, templateContext(a, outputs, secrets));
   const providerRecord = previous.find(
     (r) => r.index === PROVIDER_RECORD && r.name === 'provider:create',
   );
@@ -144,14 +244,14 @@ async function compensate(
       if (!step) continue;
       await rollbackStep(
         env.registry,
-        step,
+        render(step),
         { ...(r.outputs ? { outputs: r.outputs } : {}), rollbackData: r.rollbackData },
         ctx,
       );
       hooks.output('info', `rolled back step ${step.name}`, step.name);
     }
     for (const step of a.task.compensation) {
-      await runStep(env.registry, step, ctx);
+      await runStep(env.registry, render(step), ctx);
       hooks.output('info', `ran compensation step ${step.name}`, step.name);
     }
     if (a.task.action === 'create' && providerRecord && !serverGone) {
@@ -259,6 +359,17 @@ function serverOf(a: TaskAssignment) {
 }
 
 function toFailure(e: unknown, step?: string): TaskFailure {
+  if (e instanceof TemplateError) {
+    return {
+      type: 'template',
+      message: `${step !== undefined ? `step "${step}": ` : ''}template ${e.message.replace(/^\[ORC1921\] /, '')}`,
+      nonRetryable: true,
+      ...(step !== undefined ? { step } : {}),
+    };
+  }
+  if (e instanceof SecretsError) {
+    return { type: 'secrets', message: e.message, nonRetryable: true };
+  }
   if (e instanceof StepFailure) {
     return {
       type: e.type,

@@ -33,6 +33,7 @@ export {
 export type { Redactor } from './redact.ts';
 export { decryptSops, sopsShape, sopsProvider } from './sops/index.ts';
 export { envProvider } from './env/index.ts';
+export { withSecrets } from './dispatch.ts';
 export { fileProvider } from './file/index.ts';
 export { createAgeKeyService, findAgeIdentities, parseIdentities } from './kms/age.ts';
 export type { AgeIdentities } from './kms/age.ts';
