@@ -27,6 +27,7 @@ import { createLocalProvider } from '../../providers/local/index.ts';
 import { createStepRegistry, loadHandlerModules } from './steps/registry.ts';
 import type { StepRegistry } from './steps/types.ts';
 import { createSecretsLoader, withSecrets } from './secrets/index.ts';
+import { EngineError } from './engine/errors.ts';
 import { OrchestratorError, RunNotFoundError } from './errors.ts';
 
 /** Receives every committed event of every run this orchestrator drives. */
@@ -180,7 +181,6 @@ export async function createOrchestrator(
     let pending = loading.get(runId);
     if (!pending) {
       pending = (async () => {
-        if (!(await store.getRun(runId))) throw new RunNotFoundError(runId);
         const driver = await RunDriver.load(runId, {
           store: engineStore,
           dispatcher,
@@ -189,6 +189,9 @@ export async function createOrchestrator(
           onEvent: (event) => {
             for (const listener of listeners) listener(event);
           },
+        }).catch((e: unknown) => {
+          // The engine's own "no such run" becomes the orchestrator's, which the API maps to 404.
+          throw e instanceof EngineError && e.code === 'ORC1201' ? new RunNotFoundError(runId) : e;
         });
         const loaded: LiveDriver = { driver, lastUsed: Date.now() };
         drivers.set(runId, loaded);

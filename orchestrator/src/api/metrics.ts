@@ -9,7 +9,7 @@
  * @module
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RunEvent, RunSnapshot } from '../engine/types.ts';
+import type { Run, RunEvent, RunSnapshot } from '../engine/types.ts';
 import { RUN_STATUSES } from '../engine/types.ts';
 import { RunTracker, queueKind, type QueueKind } from './run-tracker.ts';
 
@@ -19,6 +19,8 @@ export interface MetricsOptions {
   readonly version?: string;
   /** Loads a run's snapshot the first time one of its events is seen (queue depth, waits). */
   readonly loadRun?: (runId: string) => Promise<RunSnapshot | undefined>;
+  /** Reads a run without its tasks: enough for a run seen from its first event. */
+  readonly getRun?: (runId: string) => Promise<Run | undefined>;
   /** Also collect the process's metrics (CPU, memory, event loop). @default true */
   readonly processMetrics?: boolean;
 }
@@ -83,7 +85,8 @@ const QUEUE_KINDS: readonly QueueKind[] = ['server', 'provider', 'orchestrator']
  *
  * @example
  * ```ts
- * const metrics = createMetrics({ loadRun: (id) => orchestrator.store.loadRun(id) });
+ * const { store } = orchestrator;
+ * const metrics = createMetrics({ loadRun: (id) => store.loadRun(id), getRun: (id) => store.getRun(id) });
  * metrics.attach(orchestrator);
  * app.get('/metrics', async (c) => c.text(await metrics.render()));
  * ```
@@ -167,10 +170,14 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registers,
   });
 
-  const tracker = new RunTracker(options.loadRun ?? (async () => undefined), {
-    onWait: (kind, seconds) => queueWait.observe({ queue_kind: kind }, seconds),
-    onRunEnded: (status, seconds) => runDuration.observe({ status }, seconds),
-  });
+  const tracker = new RunTracker(
+    options.loadRun ?? (async () => undefined),
+    {
+      onWait: (kind, seconds) => queueWait.observe({ queue_kind: kind }, seconds),
+      onRunEnded: (status, seconds) => runDuration.observe({ status }, seconds),
+    },
+    options.getRun,
+  );
   new Gauge({
     name: 'muster_queue_depth',
     help: 'Tasks of running runs waiting to start, by queue kind',

@@ -14,7 +14,7 @@
  * @module
  */
 import type { PlannedTask } from '../plan/types.ts';
-import type { RunEvent, RunSnapshot, RunStatus, TaskStatus } from '../engine/types.ts';
+import type { Run, RunEvent, RunSnapshot, RunStatus, TaskStatus } from '../engine/types.ts';
 import { FINAL_RUN_STATUSES } from '../engine/types.ts';
 
 /** A bounded label for a queue: `server`, `provider` or `orchestrator`, never its name. */
@@ -78,9 +78,15 @@ export class RunTracker {
   /** Runs whose snapshot is loading, with the events that arrived meanwhile. */
   private readonly loading = new Map<string, RunEvent[]>();
 
+  /**
+   * @param loadRun Reads a run's snapshot, for a run first seen mid-way.
+   * @param hooks What to report.
+   * @param getRun Reads a run without its tasks, enough for a run seen from its first event.
+   */
   constructor(
     private readonly loadRun: (runId: string) => Promise<RunSnapshot | undefined>,
     private readonly hooks: RunTrackerHooks = {},
+    private readonly getRun?: (runId: string) => Promise<Run | undefined>,
   ) {}
 
   /** Takes one committed event, in order per run. */
@@ -134,15 +140,19 @@ export class RunTracker {
   private load(runId: string, held: RunEvent[]): void {
     this.runs.delete(runId);
     this.loading.set(runId, held);
-    this.loadRun(runId).then(
+    // Seen from its first event: the plan alone is its starting state, and every event since is
+    // at hand, so replaying them all is exact (a snapshot may be later than some of them).
+    const fromStart = held[0]?.seq === 1;
+    const read: Promise<RunSnapshot | undefined> =
+      fromStart && this.getRun
+        ? this.getRun(runId).then((run) => (run ? fresh(run) : undefined))
+        : this.loadRun(runId).then((s) => (s && fromStart ? fresh(s.run) : s));
+    read.then(
       (snapshot) => {
         const events = this.loading.get(runId) ?? [];
         this.loading.delete(runId);
         if (!snapshot) return;
-        // Seen from its first event: the plan alone is its starting state, and every event since
-        // is at hand, so replaying them all is exact (the snapshot may be later than some).
-        const fromStart = events[0]?.seq === 1;
-        const run = build(fromStart ? fresh(snapshot) : snapshot);
+        const run = build(snapshot);
         if (FINAL_RUN_STATUSES.has(run.status)) return;
         this.runs.set(runId, run);
         for (const event of events) {
@@ -230,17 +240,28 @@ export class RunTracker {
   }
 }
 
-/** A snapshot of the run as it was created: every task pending, no event yet. */
-function fresh(snapshot: RunSnapshot): RunSnapshot {
+/** The run as it was created: every task pending, no event yet. */
+function fresh(run: Run): RunSnapshot {
   return {
-    ...snapshot,
-    run: { ...snapshot.run, status: 'pending', startedAt: null },
-    tasks: snapshot.tasks.map((t) => ({
-      ...t,
+    run: { ...run, status: 'pending', startedAt: null },
+    operations: [],
+    tasks: run.plan.tasks.map((t, position) => ({
+      id: t.id,
+      operationId: t.operation,
+      position,
+      queue: t.queue,
       status: 'pending',
+      attempts: 0,
+      attemptBase: 0,
       notBefore: null,
+      finishedSeq: null,
+      startedAt: null,
       finishedAt: null,
+      result: null,
+      failure: null,
+      compensated: false,
     })),
+    checkpoints: [],
     lastSeq: 0,
   };
 }
