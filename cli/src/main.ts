@@ -10,6 +10,7 @@ import { initCommand } from './commands/init.ts';
 import { planCommand } from './commands/plan.ts';
 import { validateCommand } from './commands/validate.ts';
 import { runCommand } from './commands/run.ts';
+import { serverCommand } from './commands/server.ts';
 
 const program = new Command('muster')
   .description('Typed batch workflows for server fleets')
@@ -25,6 +26,7 @@ const commands: Array<(program: Command) => void> = [
   validateCommand,
   planCommand,
   runCommand,
+  serverCommand,
 ];
 for (const register of commands) register(program);
 
