@@ -4,12 +4,25 @@
  * table on stdout. `--id` names the run: after a crash the same command resumes it, and once it
  * has finished the command prints its result without running anything.
  *
+ * Inputs come from their defaults, `--env NAME` (the workflow's `environments`) and `--set
+ * key=value` (repeatable, parsed by the input's type), checked before the run is created. The
+ * workflow's secrets are read once before too, so a missing key or a tampered file stops here.
+ * Events are logged as the workflow's `logging` says (with `-o json`, the `stdout` destination
+ * writes to stderr, so stdout stays one JSON document).
+ *
  * Exit codes: 0 succeeded, 3 the run did not succeed, 2 invalid input, 130 interrupted (the run
  * resumes with the same `--id`).
  *
  * @module
  */
+import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
+import * as v from 'valibot';
+import { resolveRunWorkflow } from '../../../schemas/src/inputs.ts';
+import { InvalidWorkflowError } from '../../../schemas/src/problems.ts';
+import { LoggingSchema, type Workflow } from '../../../schemas/src/workflow.ts';
+import { createRunEventLog } from '../../../orchestrator/src/logging/index.ts';
+import { loadSecrets, SecretsError } from '../../../orchestrator/src/secrets/index.ts';
 import { createOrchestrator } from '../../../orchestrator/src/orchestrator.ts';
 import { loadAndPlanFile } from '../../../orchestrator/src/plan/load-and-plan.ts';
 import { renderSummaryTable, summarizeRun } from '../../../orchestrator/src/status.ts';
@@ -26,6 +39,8 @@ interface RunFlags {
   output: 'table' | 'json';
   approve?: boolean;
   progress: boolean;
+  set: string[];
+  env?: string;
 }
 
 /** Registers `muster run`. */
@@ -44,6 +59,13 @@ export function runCommand(program: Command): void {
     )
     .option('--state-dir <dir>', "Muster's local state (default .muster, env MUSTER_STATE_DIR)")
     .option('--handlers <modules>', 'comma-separated modules with custom step handlers')
+    .option(
+      '--set <key=value>',
+      'set an input, parsed by its type (repeatable): --set replicas=3 --set tags=a,b',
+      (value: string, all: string[]) => [...all, value],
+      [] as string[],
+    )
+    .option('--env <name>', "use an environment's input values and labels (workflow environments)")
     .option('--approve', 'approve a canary rollout waiting for approval, then go on')
     .option('--no-progress', 'no live progress on stderr')
     .addOption(
@@ -70,21 +92,55 @@ async function run(file: string, flags: RunFlags): Promise<number> {
     ...(flags.handlers ? { handlers: flags.handlers.split(',').map((s) => s.trim()) } : {}),
   });
   let interrupted = false;
+  let closeLog = () => {};
   try {
     const existing = flags.id ? await orchestrator.store.getRun(flags.id) : undefined;
     let runId: string;
     let plan;
+    let workflow: unknown;
     if (existing) {
       runId = existing.id;
       plan = existing.plan;
+      workflow = existing.workflow;
+      if (flags.set.length > 0 || flags.env !== undefined) {
+        process.stderr.write(
+          `note: run ${runId} keeps the inputs it started with; --set and --env are ignored when resuming\n`,
+        );
+      }
     } else {
       const loaded = await loadAndPlanFile(file);
       plan = loaded.plan;
-      const { run } = await orchestrator.submit(loaded.loaded.workflow, loaded.plan, {
+      const resolved = resolveRunWorkflow(loaded.loaded.workflow, {
+        set: flags.set,
+        ...(flags.env !== undefined ? { environment: flags.env } : {}),
+        baseDir: dirname(resolve(file)),
+        file,
+      });
+      workflow = resolved.workflow;
+      await checkSecrets(resolved.workflow, file);
+      const { run } = await orchestrator.submit(resolved.workflow, loaded.plan, {
         ...(flags.id ? { id: flags.id } : {}),
+        labels: resolved.labels,
       });
       runId = run.id;
     }
+    const logging = v.safeParse(
+      LoggingSchema,
+      (workflow as { logging?: unknown } | null)?.logging ?? {},
+    );
+    const eventLog = createRunEventLog(
+      runId,
+      logging.success ? logging.output : v.parse(LoggingSchema, {}),
+      {
+        workflow: plan.workflow,
+        // Logs must not break `-o json`: stdout then holds the summary alone.
+        stdout: flags.output === 'json' ? process.stderr : process.stdout,
+      },
+    );
+    closeLog = () => eventLog.close();
+    orchestrator.subscribe((e) => {
+      if (e.runId === runId) eventLog.log(e);
+    });
     process.stderr.write(
       `${existing ? 'resuming' : 'running'} ${runId} (${plan.tasks.length} tasks)\n`,
     );
@@ -127,6 +183,24 @@ async function run(file: string, flags: RunFlags): Promise<number> {
     }
     return outcome === 'succeeded' ? EXIT_OK : EXIT_RUN_FAILED;
   } finally {
+    closeLog();
     if (!interrupted) await orchestrator.close();
+  }
+}
+
+/**
+ * Reads the workflow's secrets once before the run is created, so that a missing key or a
+ * tampered file is an input error (exit 2) rather than every task failing.
+ */
+async function checkSecrets(workflow: Workflow, file: string): Promise<void> {
+  if (!workflow.secrets) return;
+  try {
+    await loadSecrets(workflow.secrets, { env: process.env });
+  } catch (e: unknown) {
+    if (!(e instanceof SecretsError)) throw e;
+    throw new InvalidWorkflowError(
+      [{ code: 'secrets', path: 'secrets', message: e.message, file }],
+      file,
+    );
   }
 }
