@@ -20,6 +20,7 @@ import { DEFAULT_BODY_LIMIT } from './middleware/body-limit/index.ts';
 import { buildOpenApi } from './openapi.ts';
 import { PROBLEM_JSON, toProblem } from './problem.ts';
 import { controlRoutes } from './routes/control.ts';
+import { executionRoutes } from './routes/executions.ts';
 import { logsRoutes } from './routes/logs.ts';
 import { serviceRoutes } from './routes/service.ts';
 import { workflowRoutes } from './routes/workflows.ts';
@@ -88,6 +89,8 @@ export function createApp(options: AppOptions): Hono<AuthEnv> {
   );
   app.route('/', workflowRoutes({ orchestrator, bodyLimit }));
   app.route('/', controlRoutes({ orchestrator, bodyLimit }));
+  // POST /executions: reference-format fleet requests (routes/executions.ts, compat/executions.ts).
+  app.route('/', executionRoutes({ orchestrator, bodyLimit }));
   app.route('/', logsRoutes({ orchestrator, auth }));
 
   const answer = (error: unknown, c: Context<AuthEnv>): Response => {

@@ -13,6 +13,7 @@ import type { Role } from './auth.ts';
 import { LogsPageSchema, LogsQuerySchema } from './routes/logs.ts';
 import { SUBMIT_MEDIA_TYPES } from './routes/workflows.ts';
 import { CONTROL_BODIES } from './routes/control.ts';
+import { ExecutionRequestSchema } from '../compat/executions.ts';
 import { ClientMessageSchema, ServerMessageSchema, WireEventSchema } from '../ws/protocol.ts';
 import {
   ControlResultSchema,
@@ -40,6 +41,7 @@ const COMPONENTS = {
   Workflow: WorkflowSchema,
   SubmitEnvelope: SubmitEnvelopeSchema,
   SubmitResult: SubmitResultSchema,
+  ExecutionRequest: ExecutionRequestSchema,
   ValidateResult: ValidateResultSchema,
   Plan: PlanSchema,
   DryRunResult: DryRunResultSchema,
@@ -129,6 +131,36 @@ export const ROUTES: readonly RouteDoc[] = [
       },
       409: { description: 'The idempotency key was used for a different workflow' },
       422: { description: 'The workflow is invalid: every problem, located (MUS2001)' },
+    },
+  },
+  {
+    method: 'post',
+    path: '/executions',
+    operationId: 'submitExecution',
+    summary: 'Submit a fleet rollout in the reference request format',
+    description:
+      'The body is `{ servers, steps, rolloutStrategy }` as the reference (Kitsune) takes it; it ' +
+      'becomes one `update` operation over those servers and runs as `POST /workflows/batch` ' +
+      'would. See compat/executions.ts for the mapping.',
+    role: 'operator',
+    query: SubmitQuerySchema,
+    headers: { 'Idempotency-Key': 'Returns the existing run when repeated (1–255 characters)' },
+    body: { required: true, content: { [JSON_TYPE]: 'ExecutionRequest' } },
+    responses: {
+      200: {
+        description:
+          'Validated (`?validate=1`), translated and planned (`?dry_run=1`), or the existing run',
+        content: { [JSON_TYPE]: 'SubmitResult' },
+      },
+      201: {
+        description: 'The run, created and started',
+        content: { [JSON_TYPE]: 'SubmitResult' },
+      },
+      409: { description: 'The idempotency key was used for a different request' },
+      422: {
+        description:
+          'Muster refuses the translated workflow: every problem, located in the request',
+      },
     },
   },
   {
