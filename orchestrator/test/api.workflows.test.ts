@@ -88,6 +88,68 @@ describe('POST /workflows/batch', () => {
     });
   });
 
+  describe('inputs', () => {
+    const withInputs = {
+      name: 'with-inputs',
+      inputs: {
+        greeting: { type: 'string', required: true },
+        replicas: { type: 'int', default: 1 },
+      },
+      environments: { prod: { inputs: { replicas: 5 }, labels: { tier: 'prod' } } },
+      rollback_strategy: { enabled: false },
+      operations: [
+        {
+          id: 'greet',
+          type: 'update',
+          target: 'cluster',
+          items: ['x'],
+          steps: [{ name: 'say', type: 'echo', params: { message: '{{ inputs.greeting }}' } }],
+        },
+      ],
+    };
+
+    test('envelope inputs and environment are typed, stored with the run, and used by its steps', async () => {
+      const res = await api.request(
+        '/workflows/batch',
+        json({
+          source: JSON.stringify(withInputs),
+          format: 'json',
+          inputs: { greeting: 'hello api' },
+          environment: 'prod',
+        }),
+      );
+      const { id } = await expectJson<{ id: string }>(res, 201);
+      await waitForStatus(api, id, ['succeeded']);
+      const run = await api.orchestrator.store.getRun(id);
+      const inputs = (run?.workflow as { inputs: Record<string, { default?: unknown }> }).inputs;
+      expect(inputs['greeting']?.default).toBe('hello api');
+      expect(inputs['replicas']?.default).toBe(5);
+      expect(run?.labels).toMatchObject({ tier: 'prod', 'muster.dev/environment': 'prod' });
+      const logs = await expectJson<{ items: Array<{ type: string; data: { line?: string } }> }>(
+        await api.request(`/workflows/${id}/logs`, { as: 'viewer' }),
+        200,
+      );
+      expect(logs.items.some((e) => e.data.line === 'hello api')).toBe(true);
+    });
+
+    test('?set= on a raw body, and a value of the wrong type is a 422 naming the input', async () => {
+      const ok = await api.request('/workflows/batch?validate=1&set=greeting=hi&set=replicas=2', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/yaml' },
+        body: stringify(withInputs),
+      });
+      expect(await expectJson(ok, 200)).toEqual({ valid: true, problems: [] });
+      const bad = await api.request(
+        '/workflows/batch?validate=1',
+        json({ source: JSON.stringify(withInputs), format: 'json', inputs: { replicas: 'many' } }),
+      );
+      const problem = await expectProblem(bad, 422, 'MUS2001');
+      const text = JSON.stringify(problem.problems);
+      expect(text).toContain('replicas');
+      expect(text).toContain('greeting');
+    });
+  });
+
   describe('validate and dry run', () => {
     test('?validate=1 answers valid without creating a run', async () => {
       const before = await runCount();

@@ -67,12 +67,27 @@ export const IdempotencyKeySchema = v.pipe(
   v.regex(/^[\x21-\x7e]{1,255}$/, '1 to 255 visible ASCII characters'),
 );
 
+/** Input values by name, as `--set` gives them: text, parsed by each input's type. */
+export const InputValuesSchema = v.record(
+  v.pipe(v.string(), v.minLength(1)),
+  v.union([v.string(), v.number(), v.boolean(), v.array(v.string())]),
+);
+
 /** `POST /workflows/batch` with `application/json` and a `source`: the workflow as text. */
 export const SubmitEnvelopeSchema = v.strictObject({
   source: v.pipe(v.string(), v.description('The workflow file, as text')),
   format: v.picklist(['cue', 'json', 'yaml'], 'one of cue, json, yaml'),
   labels: v.optional(LabelsSchema),
   idempotency_key: v.optional(IdempotencyKeySchema),
+  inputs: v.optional(
+    v.pipe(
+      InputValuesSchema,
+      v.description('Input values, like `muster run --set`; a list is joined with commas'),
+    ),
+  ),
+  environment: v.optional(
+    v.pipe(v.string(), v.minLength(1), v.description("One of the workflow's environments")),
+  ),
 });
 export type SubmitEnvelope = v.InferOutput<typeof SubmitEnvelopeSchema>;
 
@@ -82,6 +97,15 @@ export const SubmitQuerySchema = v.object({
     v.pipe(FlagSchema, v.description('Only validate: 200 or 422 with every problem; no run')),
   ),
   dry_run: v.optional(v.pipe(FlagSchema, v.description('Only plan: 200 with the plan; no run'))),
+  env: v.optional(
+    v.pipe(v.string(), v.minLength(1), v.description("One of the workflow's environments")),
+  ),
+  set: v.optional(
+    v.pipe(
+      v.string(),
+      v.description('An input value as key=value, like `muster run --set` (repeatable)'),
+    ),
+  ),
 });
 
 /** `201`/`200`: the run created, or the one an idempotency key already named. */

@@ -11,6 +11,7 @@
 import { Hono, type Context } from 'hono';
 import type { Orchestrator } from '../../orchestrator.ts';
 import type { WorkflowFormat } from '../../../../schemas/src/load.ts';
+import { resolveRunWorkflow } from '../../../../schemas/src/inputs.ts';
 import { renderJson } from '../../plan/render-json.ts';
 import { summarizeRun, type TaskCounts } from '../../status.ts';
 import { RunNotFoundError } from '../../errors.ts';
@@ -72,6 +73,13 @@ export function workflowRoutes(options: WorkflowRoutesOptions): Hono<AuthEnv> {
       format: submission.format,
       file: submission.file,
     });
+    // Input values: defaults, then the environment's, then those given, checked by type.
+    const environment = submission.environment ?? query.env;
+    const resolved = resolveRunWorkflow(loaded.workflow, {
+      set: [...(c.req.queries('set') ?? []), ...submission.set],
+      ...(environment !== undefined ? { environment } : {}),
+      file: submission.file,
+    });
     // A dry run is a validation that also answers with the plan.
     if (isOn(query.dry_run)) {
       return c.body(`{"plan":${renderJson(plan).trimEnd()}}\n`, 200, {
@@ -81,14 +89,14 @@ export function workflowRoutes(options: WorkflowRoutesOptions): Hono<AuthEnv> {
     if (isOn(query.validate)) return c.json({ valid: true, problems: [] }, 200);
 
     const key = submission.idempotencyKey;
-    const { run, created } = await orchestrator.submit(loaded.workflow, plan, {
-      ...(submission.labels ? { labels: submission.labels } : {}),
+    const { run, created } = await orchestrator.submit(resolved.workflow, plan, {
+      labels: { ...resolved.labels, ...submission.labels },
       ...(key !== undefined ? { idempotencyKey: key } : {}),
     });
     let status = run.status;
     if (created) {
       status = (await orchestrator.drive(run.id)).runStatus;
-    } else if (key !== undefined && canonical(run.workflow) !== canonical(loaded.workflow)) {
+    } else if (key !== undefined && canonical(run.workflow) !== canonical(resolved.workflow)) {
       throw new IdempotencyConflictError(key, run.id);
     }
     c.header('Location', `/workflows/${encodeURIComponent(run.id)}/status`);
@@ -145,6 +153,9 @@ interface Submission {
   readonly file: string;
   readonly labels?: Readonly<Record<string, string>>;
   readonly idempotencyKey?: string;
+  /** Input values as `key=value`, like `--set`. */
+  readonly set: readonly string[];
+  readonly environment?: string;
 }
 
 /** Reads the body of a submit in any of its forms, and the idempotency key. */
@@ -164,7 +175,7 @@ async function readSubmission(c: Context): Promise<Submission> {
   const headerKey =
     header === undefined ? undefined : parseRequest(IdempotencyKeySchema, header, 'header');
 
-  let submission: Submission = { source: text, format, file: BODY_FILE };
+  let submission: Submission = { source: text, format, file: BODY_FILE, set: [] };
   if (format === 'json') {
     const envelope = envelopeOf(text);
     if (envelope !== undefined) {
@@ -175,6 +186,10 @@ async function readSubmission(c: Context): Promise<Submission> {
         file: `${BODY_FILE} source`,
         ...(parsed.labels ? { labels: parsed.labels } : {}),
         ...(parsed.idempotency_key !== undefined ? { idempotencyKey: parsed.idempotency_key } : {}),
+        ...(parsed.environment !== undefined ? { environment: parsed.environment } : {}),
+        set: Object.entries(parsed.inputs ?? {}).map(
+          ([name, value]) => `${name}=${Array.isArray(value) ? value.join(',') : String(value)}`,
+        ),
       };
     }
   }
