@@ -1,0 +1,384 @@
+/**
+ * The WebSocket endpoint `/ws`: live run events for the CLI's `--watch`, dashboards and scripts.
+ * The protocol (messages, close codes, guarantees) is in `protocol.ts`; replay and the seam to
+ * live events are the {@link EventHub}'s.
+ *
+ * Limits, so no client can make the server's memory grow: a client message is at most 64 KiB and
+ * a connection holds at most 1,000 subscriptions; when more than 1 MiB waits to be sent to a
+ * client it is closed with 1013 (and cut off if it does not read the close frame either); a
+ * client that misses two pings in a row is dropped.
+ *
+ * @module
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import * as v from 'valibot';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { Orchestrator } from '../orchestrator.ts';
+import type { RunEvent } from '../engine/types.ts';
+import type { Auth } from '../api/auth.ts';
+import { bearerToken } from '../api/middleware/auth/index.ts';
+import { coerceError } from '../errors.ts';
+import { eventHubFor, type EventHub, type HubSubscription } from './events.ts';
+import {
+  CLOSE_FORBIDDEN,
+  CLOSE_GOING_AWAY,
+  CLOSE_TOO_SLOW,
+  CLOSE_UNAUTHENTICATED,
+  ClientMessageSchema,
+  WS_ERROR_CODES,
+  WS_PATH,
+  toWireEvent,
+  type ClientMessage,
+  type ErrorMessage,
+  type ServerMessage,
+} from './protocol.ts';
+
+/** The metric the endpoint keeps up to date: connected clients (a prom-client `Gauge` fits). */
+export interface WebSocketMetrics {
+  readonly wsClients?: { inc(): void; dec(): void };
+}
+
+/** Options of {@link attachWebSocket}. */
+export interface AttachWebSocketOptions {
+  readonly orchestrator: Pick<Orchestrator, 'subscribe' | 'store'>;
+  readonly auth: Auth;
+  readonly metrics?: WebSocketMetrics;
+  /** @default the orchestrator's shared hub ({@link eventHubFor}) */
+  readonly hub?: EventHub;
+  /** @default `/ws` */
+  readonly path?: string;
+  /** Milliseconds between pings; a client that misses two is dropped. @default 15000 */
+  readonly pingIntervalMs?: number;
+  /** Bytes waiting to be sent past which a client is closed with 1013. @default 1 MiB */
+  readonly maxBufferedBytes?: number;
+  /** The largest message a client may send, in bytes. @default 64 KiB */
+  readonly maxPayload?: number;
+  /** Subscriptions one connection may hold. @default 1000 */
+  readonly maxSubscriptions?: number;
+  /** How long a closed slow client gets to read its close frame before it is cut off. @default 5000 */
+  readonly closeGraceMs?: number;
+}
+
+/** The attached endpoint. */
+export interface WebSocketEndpoint {
+  /** Connected clients. */
+  readonly clients: number;
+  /** Bytes waiting to be sent, over all clients: what slow clients cost in memory now. */
+  readonly bufferedBytes: number;
+  /** Closes every client (1001) and stops accepting upgrades on the path. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `/ws` on an HTTP server: upgrades on the path, answers others with 404 unless another
+ * upgrade listener is attached.
+ *
+ * @example
+ * ```ts
+ * const server = serve({ fetch: app.fetch, port: 7070 });
+ * const ws = attachWebSocket(server, { orchestrator, auth, metrics });
+ * // on shutdown
+ * await ws.close();
+ * ```
+ */
+export function attachWebSocket(
+  httpServer: Server,
+  options: AttachWebSocketOptions,
+): WebSocketEndpoint {
+  const config: ConnectionConfig = {
+    store: options.orchestrator.store,
+    hub: options.hub ?? eventHubFor(options.orchestrator),
+    maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    maxSubscriptions: options.maxSubscriptions ?? 1000,
+    closeGraceMs: options.closeGraceMs ?? 5000,
+    eventFrames: new WeakMap(),
+  };
+  const path = options.path ?? WS_PATH;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: options.maxPayload ?? 64 * 1024,
+    // Events are small and many: compressing each costs more CPU than the bytes it saves.
+    perMessageDeflate: false,
+  });
+  const connections = new Set<Connection>();
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname !== path) {
+      if (httpServer.listenerCount('upgrade') === 1) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      }
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', () => {});
+      // RFC 6455 close codes reach every client, browsers included, unlike an HTTP status.
+      const principal = options.auth.verify(
+        bearerToken(req.headers.authorization) ?? (url.searchParams.get('token') || undefined),
+      );
+      if (!principal) {
+        ws.close(
+          CLOSE_UNAUTHENTICATED,
+          'unauthenticated: send a token as "Authorization: Bearer TOKEN" or ?token=',
+        );
+        return;
+      }
+      if (!options.auth.allows(principal, 'viewer')) {
+        ws.close(
+          CLOSE_FORBIDDEN,
+          `forbidden: subscribing needs the viewer role, not ${principal.role}`,
+        );
+        return;
+      }
+      const connection = new Connection(ws, config);
+      connections.add(connection);
+      options.metrics?.wsClients?.inc();
+      ws.once('close', () => {
+        connection.dispose();
+        connections.delete(connection);
+        options.metrics?.wsClients?.dec();
+      });
+    });
+  };
+  httpServer.on('upgrade', onUpgrade);
+
+  const pinger = setInterval(() => {
+    for (const connection of connections) connection.heartbeat();
+  }, options.pingIntervalMs ?? 15_000);
+  pinger.unref();
+
+  return {
+    get clients() {
+      return connections.size;
+    },
+    get bufferedBytes() {
+      let total = 0;
+      for (const connection of connections) total += connection.bufferedBytes;
+      return total;
+    },
+    async close() {
+      clearInterval(pinger);
+      httpServer.off('upgrade', onUpgrade);
+      const closed = [...connections].map(
+        (c) => new Promise<void>((resolve) => c.shutdown(resolve)),
+      );
+      await Promise.all(closed);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+interface ConnectionConfig {
+  readonly store: Pick<Orchestrator['store'], 'getRun'>;
+  readonly hub: EventHub;
+  readonly maxBufferedBytes: number;
+  readonly maxSubscriptions: number;
+  readonly closeGraceMs: number;
+  /** Each event's frame, serialised once however many clients get it. */
+  readonly eventFrames: WeakMap<RunEvent, string>;
+}
+
+/** One client: its subscriptions (by run id, or `*`), liveness and back-pressure. */
+class Connection {
+  private readonly subs = new Map<string, HubSubscription>();
+  private missedPings = 0;
+  private closing = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly config: ConnectionConfig,
+  ) {
+    ws.on('pong', () => (this.missedPings = 0));
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+  }
+
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  /** Pings, or drops the client when it left two pings unanswered. */
+  heartbeat(): void {
+    if (this.closing) return;
+    if (this.missedPings >= 2) {
+      this.dispose();
+      this.ws.terminate();
+      return;
+    }
+    this.missedPings++;
+    this.ws.ping();
+  }
+
+  /** Stops every subscription; nothing more is sent. */
+  dispose(): void {
+    this.closing = true;
+    this.closeSubscriptions();
+  }
+
+  private closeSubscriptions(): void {
+    for (const sub of this.subs.values()) sub.close();
+    this.subs.clear();
+  }
+
+  /** Closes with 1001 (server going away); calls `done` once the socket is closed. */
+  shutdown(done: () => void): void {
+    this.dispose();
+    if (this.ws.readyState === this.ws.CLOSED) return done();
+    this.ws.once('close', () => done());
+    this.ws.close(CLOSE_GOING_AWAY, 'server shutting down; reconnect with your last seq');
+    setTimeout(() => this.ws.terminate(), 1000).unref();
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (this.closing) return;
+    if (isBinary) return this.error(WS_ERROR_CODES.badMessage, 'send JSON in text frames');
+    let json: unknown;
+    try {
+      json = JSON.parse(String(data));
+    } catch {
+      return this.error(
+        WS_ERROR_CODES.badMessage,
+        'the message is not JSON; send e.g. {"type":"subscribe","runs":["RUN_ID"],"after":0}',
+      );
+    }
+    const parsed = v.safeParse(ClientMessageSchema, json);
+    if (!parsed.success) {
+      const problems = parsed.issues.map((issue) => ({
+        path: v.getDotPath(issue) ?? '',
+        message: issue.message,
+        ...(issue.expected !== null ? { expected: issue.expected } : {}),
+        received: issue.received,
+      }));
+      return this.send({
+        type: 'error',
+        code: WS_ERROR_CODES.badMessage,
+        detail:
+          'the message does not match the protocol: ' +
+          problems.map((p) => (p.path ? `${p.path}: ${p.message}` : p.message)).join('; '),
+        problems,
+      });
+    }
+    const message = parsed.output;
+    if (message.type === 'unsubscribe') return this.unsubscribe(message.runs);
+    void this.subscribe(message).catch((e: unknown) =>
+      this.error(WS_ERROR_CODES.replayFailed, coerceError(e).message),
+    );
+  }
+
+  private async subscribe(message: Extract<ClientMessage, { type: 'subscribe' }>): Promise<void> {
+    if (message.runs === '*') {
+      this.closeSubscriptions();
+      const after = typeof message.after === 'number' ? message.after : 0;
+      this.send({ type: 'subscribed', runs: '*', after });
+      this.open('*', { runs: '*', after });
+      return;
+    }
+    if (this.subs.has('*')) {
+      return this.error(
+        WS_ERROR_CODES.badMessage,
+        'already subscribed to every run ("*"); unsubscribe "*" first to follow single runs',
+      );
+    }
+    const runs = [...new Set(message.runs)];
+    const fresh = runs.filter((run) => !this.subs.has(run)).length;
+    if (this.subs.size + fresh > this.config.maxSubscriptions) {
+      return this.error(
+        WS_ERROR_CODES.badMessage,
+        `a connection follows at most ${this.config.maxSubscriptions} runs; unsubscribe some, or subscribe to "*"`,
+      );
+    }
+    const found = await Promise.all(runs.map((run) => this.config.store.getRun(run)));
+    if (this.closing) return;
+    const missing = runs.filter((_, i) => !found[i]);
+    if (missing.length > 0) {
+      return this.error(
+        WS_ERROR_CODES.runNotFound,
+        `no run with id ${missing.map((r) => `"${r}"`).join(', ')}; nothing was subscribed`,
+      );
+    }
+    const after: Record<string, number> = {};
+    for (const run of runs) {
+      after[run] = typeof message.after === 'number' ? message.after : (message.after?.[run] ?? 0);
+    }
+    this.send({ type: 'subscribed', runs, after });
+    for (const run of runs) this.open(run, { runs: [run], after: after[run] ?? 0 });
+  }
+
+  private open(
+    key: string,
+    filter: { runs: readonly string[]; after: number } | { runs: '*'; after: number },
+  ): void {
+    this.subs.get(key)?.close();
+    const sub = this.config.hub.subscribe(filter, {
+      onEvent: (event) => this.sendEvent(event),
+      onEnd: (runId, status) => this.send({ type: 'end', run_id: runId, status }),
+      wait: () => this.backlog(),
+      onError: (error) => {
+        if (this.subs.get(key) === sub) this.subs.delete(key);
+        this.error(
+          WS_ERROR_CODES.replayFailed,
+          `reading the log failed (${error.message}); subscribe again with your last seq`,
+        );
+      },
+    });
+    this.subs.set(key, sub);
+  }
+
+  private unsubscribe(runs: readonly string[] | '*'): void {
+    const keys = runs === '*' ? [...this.subs.keys()] : runs;
+    for (const key of keys) {
+      this.subs.get(key)?.close();
+      this.subs.delete(key);
+    }
+    this.send({ type: 'unsubscribed', runs: runs === '*' ? '*' : [...runs] });
+  }
+
+  private sendEvent(event: RunEvent): void {
+    let frame = this.config.eventFrames.get(event);
+    if (frame === undefined) {
+      frame = JSON.stringify({ type: 'event', event: toWireEvent(event) });
+      this.config.eventFrames.set(event, frame);
+    }
+    this.sendFrame(frame);
+  }
+
+  private error(code: string, detail: string): void {
+    this.send({ type: 'error', code, detail } satisfies ErrorMessage);
+  }
+
+  private send(message: ServerMessage): void {
+    this.sendFrame(JSON.stringify(message));
+  }
+
+  private sendFrame(frame: string): void {
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    // Checked before sending: one large frame is not slowness, a backlog past the bound is.
+    // Replay never gets here with a backlog (it waits for the buffer to drain); live events do.
+    if (this.ws.bufferedAmount > this.config.maxBufferedBytes) return this.tooSlow();
+    this.ws.send(frame);
+  }
+
+  /**
+   * While replaying: a promise that resolves once the send buffer is down to a quarter of the
+   * bound, so a long log reaches a client at its own pace instead of tripping the bound.
+   */
+  private backlog(): Promise<void> | undefined {
+    const low = this.config.maxBufferedBytes / 4;
+    if (this.ws.bufferedAmount <= low) return undefined;
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.closing || this.ws.bufferedAmount <= low) resolve();
+        else setTimeout(check, 5);
+      };
+      setTimeout(check, 5);
+    });
+  }
+
+  /** Stops feeding a client that does not keep up; it resumes from its last seq. */
+  private tooSlow(): void {
+    this.dispose();
+    this.ws.close(CLOSE_TOO_SLOW, 'too slow; reconnect with your last seq');
+    // A client that reads nothing will not read the close frame either.
+    setTimeout(() => this.ws.terminate(), this.config.closeGraceMs).unref();
+  }
+}
