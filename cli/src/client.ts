@@ -79,8 +79,10 @@ export interface SubmitBody {
   readonly format: 'cue' | 'json' | 'yaml';
   readonly labels?: Readonly<Record<string, string>>;
   readonly idempotency_key?: string;
-  /** `--set key=value`: the server ignores them until typed inputs land (issue 6). */
+  /** `--set key=value`: values of the workflow's typed inputs, checked by the server. */
   readonly inputs?: Readonly<Record<string, string>>;
+  /** `--env NAME`: one of the workflow's environments, whose input values apply. */
+  readonly environment?: string;
 }
 
 /** Filters and paging of `GET /workflows`. */

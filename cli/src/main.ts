@@ -11,6 +11,7 @@ import { planCommand } from './commands/plan.ts';
 import { validateCommand } from './commands/validate.ts';
 import { runCommand } from './commands/run.ts';
 import { serverCommand } from './commands/server.ts';
+import { batchCommand } from './commands/batch/index.ts';
 
 const program = new Command('muster')
   .description('Typed batch workflows for server fleets')
@@ -27,6 +28,7 @@ const commands: Array<(program: Command) => void> = [
   planCommand,
   runCommand,
   serverCommand,
+  batchCommand,
 ];
 for (const register of commands) register(program);
 
