@@ -138,7 +138,8 @@ export def "batch submit" [
   --validate                  # only validate on the server; create no run
   --dry-run                   # only plan on the server; create no run
   --watch                     # follow the run until it ends and return its final status
-  --set: record               # input values (sent as inputs; the server ignores them until typed inputs land)
+  --set: record               # input values, e.g. {version: "1.2"}, checked against the workflow's inputs
+  --environment: string       # one of the workflow's environments (`muster batch submit --env`)
   --label: record             # labels on the run, e.g. {env: prod}
   --idempotency-key: string   # submit once per key: a repeat returns the existing run
   --format: string@"nu-complete muster formats" # the source format, when the extension does not tell it
@@ -151,6 +152,7 @@ export def "batch submit" [
     ...(if $dry_run { ["--dry-run"] } else { [] })
     ...(if $watch { ["--watch"] } else { [] })
     ...(key-value-args "--set" $set)
+    ...(option-args "--env" $environment)
     ...(key-value-args "--label" $label)
     ...(option-args "--idempotency-key" $idempotency_key)
     ...(option-args "--format" $format)
