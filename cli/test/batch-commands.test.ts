@@ -3,7 +3,8 @@
  * what the commands print for each format, and the errors they raise. The CLI as a process
  * (arguments, exit codes, signals) is covered by `batch.test.ts`.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
@@ -111,6 +112,41 @@ describe('submitWorkflow', () => {
     expect((await t.client.status(created.id)).name).toBe('hello');
     const [listed] = await t.client.listAll({ labels: ['team=web'] });
     expect(listed).toMatchObject({ id: created.id, labels: { team: 'web', env: 'dev' } });
+  });
+
+  test('--set and --env fill the typed inputs; a wrong value is a problem of the file', async () => {
+    const file = join(t.dir, 'inputs.yaml');
+    await writeFile(
+      file,
+      [
+        'name: with-inputs',
+        'inputs:',
+        '  version: {type: string, default: "1.0"}',
+        '  replicas: {type: int, default: 1}',
+        'environments:',
+        '  prod: {inputs: {replicas: 3}}',
+        'operations:',
+        '  - id: say',
+        '    type: update',
+        '    target: cluster',
+        '    items: [local]',
+        '    steps:',
+        '      - {name: s, type: echo, params: {message: "v={{ inputs.version }} r={{ inputs.replicas }}"}}',
+        '',
+      ].join('\n'),
+    );
+    const ok = context('json');
+    await submitWorkflow(ok.ctx, file, { set: ['version=2.5'], env: 'prod' });
+    const { id } = JSON.parse(ok.stdout()) as { id: string };
+    expect(await t.settle(id)).toBe('succeeded');
+    const output = (await t.client.allLogs(id)).filter((e) => e.type === 'task:output');
+    expect(output.map((e) => e.data['line'])).toEqual(['v=2.5 r=3']);
+
+    const bad = context('table');
+    await expect(submitWorkflow(bad.ctx, file, { set: ['replicas=many'] })).rejects.toMatchObject({
+      status: 422,
+      problems: [expect.objectContaining({ file, path: 'inputs.replicas', received: '"many"' })],
+    });
   });
 
   test('a file that cannot be read is a usage error', async () => {
