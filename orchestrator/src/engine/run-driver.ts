@@ -578,7 +578,9 @@ export class RunDriver {
       }
     }
     if (strategy === 'canary' && current >= 1 && !op.approved) {
-      if (rollout.canary_promotion === 'auto') {
+      // Approval lives in memory: after a restart, tasks past the canaries prove it was given.
+      const promoted = op.batches.slice(1).some((b) => b.some((t) => t.s.status !== 'pending'));
+      if (rollout.canary_promotion === 'auto' || promoted) {
         op.approved = true;
       } else {
         this.awaitApproval(op, op.batches[0]?.length ?? 0);
@@ -591,14 +593,15 @@ export class RunDriver {
 
   private batchesOf(op: OpNode): TaskNode[][] {
     const { rollout } = op.plan;
-    if (rollout.strategy === 'canary') {
-      const canaries = Math.max(1, Math.ceil((op.tasks.length * rollout.canary_percentage) / 100));
-      return [op.tasks.slice(0, canaries), op.tasks.slice(canaries)].filter((b) => b.length > 0);
-    }
     const size = Math.max(1, rollout.batch_size);
-    const batches: TaskNode[][] = [];
-    for (let i = 0; i < op.tasks.length; i += size) batches.push(op.tasks.slice(i, i + size));
-    return batches;
+    // A canary rollout is a rolling one whose first batch is the canaries.
+    const first =
+      rollout.strategy === 'canary'
+        ? Math.max(1, Math.ceil((op.tasks.length * rollout.canary_percentage) / 100))
+        : size;
+    const batches: TaskNode[][] = [op.tasks.slice(0, first)];
+    for (let i = first; i < op.tasks.length; i += size) batches.push(op.tasks.slice(i, i + size));
+    return batches.filter((b) => b.length > 0);
   }
 
   private awaitApproval(op: OpNode, canaries: number): void {

@@ -13,6 +13,7 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { StoreError, LeaseLostError } from './errors.ts';
 import type { Attempt, NewRun, RunFilter, RunPage, Store } from './store.ts';
 import * as t from './tables.ts';
+import { createSqlAgentStore } from './agent-store.ts';
 import type {
   Batch,
   Fence,
@@ -61,6 +62,7 @@ export function createSqlStore(driver: Driver): Store {
 
   const store: Store = {
     driver: driver.name,
+    agents: createSqlAgentStore(db),
 
     migrate: () => wrap('migrate', () => driver.migrate()),
 

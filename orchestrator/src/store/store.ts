@@ -16,6 +16,7 @@ import type {
   RunSnapshot,
   RunStatus,
 } from '../engine/types.ts';
+import type { AgentStore } from './agent-store.ts';
 
 export type {
   AttemptWrite,
@@ -25,6 +26,7 @@ export type {
   RunWrite,
   TaskWrite,
 } from '../engine/types.ts';
+export type * from './agent-store.ts';
 
 /** A run to create, with its plan. */
 export interface NewRun {
@@ -95,4 +97,7 @@ export interface Store {
   /** Extends a lease we hold; false when it was lost. */
   renewLease(runId: string, fence: Fence, ttlMs: number): Promise<boolean>;
   releaseLease(runId: string, fence: Fence): Promise<void>;
+
+  /** Agents and the leases they hold on tasks (see `agents/`). */
+  readonly agents: AgentStore;
 }
