@@ -10,6 +10,7 @@ import { initCommand } from './commands/init.ts';
 import { planCommand } from './commands/plan.ts';
 import { validateCommand } from './commands/validate.ts';
 import { runCommand } from './commands/run.ts';
+import { agentCommand } from './commands/agent.ts';
 import { serverCommand } from './commands/server.ts';
 import { batchCommand } from './commands/batch/index.ts';
 
@@ -27,6 +28,7 @@ const commands: Array<(program: Command) => void> = [
   validateCommand,
   planCommand,
   runCommand,
+  agentCommand,
   serverCommand,
   batchCommand,
 ];

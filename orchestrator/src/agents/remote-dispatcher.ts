@@ -1,0 +1,50 @@
+/**
+ * Dispatching to agents, and composing it with the in-process executor: a task on a `server:NAME`
+ * queue goes to that server's agent when the server's provider uses agents; provider and
+ * orchestrator queues, and servers without agents, stay in process.
+ *
+ * @module
+ */
+import type { Dispatcher, TaskAssignment } from '../engine/dispatch.ts';
+import type { AgentHub } from './hub.ts';
+
+/** Creates the dispatcher that sends each task to its server's agent through the hub. */
+export function createRemoteDispatcher(hub: AgentHub): Dispatcher {
+  return { dispatch: (assignment, hooks) => hub.dispatch(assignment, hooks) };
+}
+
+/** Options of {@link createRoutingDispatcher}. */
+export interface RoutingDispatcherOptions {
+  /** Runs what stays in process. */
+  readonly local: Dispatcher;
+  /** Runs what goes to agents. */
+  readonly remote: Dispatcher;
+  /** Whether an assignment goes to an agent. */
+  readonly toAgent: (assignment: TaskAssignment) => boolean;
+}
+
+/** Creates a dispatcher that sends each assignment to the local or the remote one. */
+export function createRoutingDispatcher(options: RoutingDispatcherOptions): Dispatcher {
+  return {
+    dispatch: (assignment, hooks) =>
+      (options.toAgent(assignment) ? options.remote : options.local).dispatch(assignment, hooks),
+  };
+}
+
+/**
+ * The usual route: server queues of servers whose provider is one of `providers` go to agents.
+ *
+ * @example
+ * ```ts
+ * const toAgent = agentRoute(new Set(['local']));
+ * toAgent(assignment); // true for `server:web-1` of a local server
+ * ```
+ */
+export function agentRoute(
+  providers: ReadonlySet<string>,
+): (assignment: TaskAssignment) => boolean {
+  return (a) =>
+    a.task.queue.startsWith('server:') &&
+    a.server !== undefined &&
+    providers.has(a.server.provider);
+}
