@@ -29,6 +29,8 @@ import type { StepRegistry } from './steps/types.ts';
 import { createSecretsLoader, withSecrets } from './secrets/index.ts';
 import { EngineError } from './engine/errors.ts';
 import { OrchestratorError, RunNotFoundError } from './errors.ts';
+import { createEmbeddedAgents, type EmbeddedAgentsOptions } from './agents/embedded.ts';
+import type { AgentHub } from './agents/hub.ts';
 
 /** Receives every committed event of every run this orchestrator drives. */
 export type EventListener = (event: RunEvent) => void;
@@ -66,6 +68,8 @@ export interface Orchestrator {
   readonly options: CompiledOptions;
   readonly store: Store;
   readonly registry: StepRegistry;
+  /** The agent hub: agents of local servers connect to it, remote ones through `/agents`. */
+  readonly agents?: AgentHub;
   /**
    * Loads a workflow from source and plans it against the catalog and this orchestrator's step
    * handlers; nothing is stored.
@@ -111,6 +115,11 @@ export interface OrchestratorInternals {
   readonly registry?: StepRegistry;
   /** How long an ended run's driver stays in memory after its last use. @default 60_000 */
   readonly idleDriverMs?: number;
+  /**
+   * Agents for local servers; `false` runs their steps in process. @default on, unless a
+   * `dispatcher` is given
+   */
+  readonly agents?: EmbeddedAgentsOptions | false;
 }
 
 /** The orchestrator is closing: nothing more is committed. */
@@ -145,11 +154,23 @@ export async function createOrchestrator(
         ? { connectionString: compiled.databaseUrl }
         : { pglite: { dataDir: compiled.pgliteDir } },
     ));
-  const providers = new Map([['local', createLocalProvider({ root: compiled.serversDir })]]);
+  // Local servers are real `muster agent` processes, and their tasks go to them (issue 5).
+  const agents =
+    internals.agents === false || (internals.dispatcher && internals.agents === undefined)
+      ? undefined
+      : createEmbeddedAgents({
+          store: store.agents,
+          serversDir: compiled.serversDir,
+          handlers: compiled.handlers,
+          ...(internals.agents ? { options: internals.agents } : {}),
+        });
+  const providers = new Map([
+    ['local', agents?.localProvider ?? createLocalProvider({ root: compiled.serversDir })],
+  ]);
+  const localExecutor = createLocalExecutor({ registry, providers, workRoot: compiled.stateDir });
   // Secrets are read here, where the files and keys are, and travel with the task.
   const dispatcher = withSecrets(
-    internals.dispatcher ??
-      createLocalExecutor({ registry, providers, workRoot: compiled.stateDir }),
+    internals.dispatcher ?? agents?.route(localExecutor) ?? localExecutor,
     createSecretsLoader({ env: compiled.env }),
   );
   const listeners = new Set<EventListener>();
@@ -262,6 +283,7 @@ export async function createOrchestrator(
     options: compiled,
     store,
     registry,
+    ...(agents ? { agents: agents.hub } : {}),
     async prepare(source, { format, file }) {
       const loaded = await loadWorkflowSource(source, {
         format,
@@ -327,6 +349,7 @@ export async function createOrchestrator(
       await Promise.allSettled([...loading.values()]);
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       drivers.clear();
+      await agents?.close();
       await store.close();
     },
   };
