@@ -129,9 +129,10 @@ function workflow(dir: string) {
               command: 'sh',
               args: [
                 '-c',
-                'echo "$1 / {{ operations.use.outputs.out }}" >&2; exit 1',
+                'echo "$1 / $2" >&2; exit 1',
                 'sh',
                 '{{ secrets.app2.db.password }}',
+                '{{ operations.use.outputs.out }}',
               ],
             },
           },

@@ -94,6 +94,15 @@ export function checkWorkflowTemplates(
             });
         }
       });
+    const unsafe = shellTemplate(step);
+    if (unsafe) {
+      add({
+        code: 'template-shell',
+        path: `${base}.params.${unsafe}`,
+        message: `${prefix}a template in shell script text puts its value into the script unquoted, where a value such as "; rm -rf ~" would run`,
+        hint: 'pass the value as an argument ($1, $2, … from args) or an env variable, and quote it in the script: "$1"',
+      });
+    }
     scan(step.params, `${base}.params`, rollback ? task.steps.length : index);
     if (step.rollback) scan(step.rollback.params, `${base}.rollback.params`, index + 1);
   };
@@ -250,6 +259,28 @@ function checkReference(
       void third;
       return unknown('variable', root!, [...TEMPLATE_ROOTS], shown);
   }
+}
+
+const SHELLS = /^(?:.*\/)?(?:sh|bash|dash|zsh|ksh|ash)$/;
+
+/**
+ * Where a `script` step puts a template into shell script text: its `command` with `shell: true`,
+ * or the argument after `-c` of a shell it runs. Returns the param's path, or undefined.
+ */
+function shellTemplate(step: Step): string | undefined {
+  if (step.type !== 'script') return undefined;
+  const { command, shell, args } = step.params as {
+    command?: unknown;
+    shell?: unknown;
+    args?: unknown;
+  };
+  if (shell === true && typeof command === 'string' && isTemplate(command)) return 'command';
+  if (typeof command !== 'string' || !SHELLS.test(command) || !Array.isArray(args))
+    return undefined;
+  const at = args.findIndex(
+    (a, i) => i > 0 && args[i - 1] === '-c' && typeof a === 'string' && isTemplate(a),
+  );
+  return at < 0 ? undefined : `args[${at}]`;
 }
 
 function hint(text: string | undefined): { hint?: string } {

@@ -185,6 +185,55 @@ describe('templates', () => {
       ]);
     });
 
+    test('a template in shell script text is refused; as an argument it is fine', async () => {
+      const op = (steps: unknown[]) => ({
+        id: 'one',
+        type: 'update',
+        target: 'cluster',
+        items: ['x'],
+        steps,
+      });
+      expect(
+        await problems({
+          ...base,
+          operations: [
+            op([
+              {
+                name: 'a',
+                type: 'script',
+                params: { command: 'deploy {{ inputs.version }}', shell: true },
+              },
+              {
+                name: 'b',
+                type: 'script',
+                params: { command: 'bash', args: ['-c', 'deploy {{ inputs.version }}'] },
+              },
+              {
+                name: 'c',
+                type: 'script',
+                params: {
+                  command: 'sh',
+                  args: ['-c', 'deploy "$1"', 'sh', '{{ inputs.version }}'],
+                },
+              },
+              {
+                name: 'd',
+                type: 'script',
+                params: { command: 'deploy "$1"', shell: true, args: ['{{ inputs.version }}'] },
+              },
+            ]),
+          ],
+        }),
+      ).toEqual([
+        expect.stringContaining(
+          'operations[0].steps[0].params.command: a template in shell script text puts its value into the script unquoted',
+        ),
+        expect.stringContaining(
+          'operations[0].steps[1].params.args[1]: a template in shell script text',
+        ),
+      ]);
+    });
+
     test('a template that reads secrets needs a secrets block; valid ones pass', async () => {
       expect(
         await problems({
