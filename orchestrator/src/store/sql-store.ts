@@ -8,10 +8,10 @@
  *
  * @module
  */
-import { and, asc, desc, eq, gt, lt, or, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, lt, or, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { StoreError, LeaseLostError } from './errors.ts';
-import type { Attempt, NewRun, RunFilter, RunPage, Store } from './store.ts';
+import type { Attempt, NewRun, RunFilter, RunInfo, RunPage, Store } from './store.ts';
 import * as t from './tables.ts';
 import { createSqlAgentStore } from './agent-store.ts';
 import type {
@@ -146,13 +146,15 @@ export function createSqlStore(driver: Driver): Store {
             ),
           );
         }
+        // Without the workflow and plan columns: a page of big runs stays a small read.
+        const { workflow: _workflow, plan: _plan, ...infoColumns } = getTableColumns(t.runs);
         const rows = await db
-          .select()
+          .select(infoColumns)
           .from(t.runs)
           .where(conditions.length ? and(...conditions) : undefined)
           .orderBy(desc(t.runs.created_at), desc(t.runs.id))
           .limit(limit + 1);
-        const items = rows.slice(0, limit).map(toRun);
+        const items = rows.slice(0, limit).map(toRunInfo);
         const last = items[items.length - 1];
         return {
           items,
@@ -443,12 +445,14 @@ function commitRow(result: unknown): { n: number; ids: Map<number, number> } {
 }
 
 function toRun(r: t.RunRow): Run {
+  return { ...toRunInfo(r), plan: r.plan as Plan, workflow: r.workflow };
+}
+
+function toRunInfo(r: Omit<t.RunRow, 'plan' | 'workflow'>): RunInfo {
   return {
     id: r.id,
     name: r.name,
     status: r.status as RunStatus,
-    plan: r.plan as Plan,
-    workflow: r.workflow,
     labels: r.labels,
     idempotencyKey: r.idempotency_key,
     error: r.error,

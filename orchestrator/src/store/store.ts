@@ -49,9 +49,12 @@ export interface RunFilter {
   readonly cursor?: string;
 }
 
+/** A run without its workflow and plan: what a listing needs. */
+export type RunInfo = Omit<Run, 'plan' | 'workflow'>;
+
 /** A page of runs, newest first. */
 export interface RunPage {
-  readonly items: readonly Run[];
+  readonly items: readonly RunInfo[];
   readonly nextCursor: string | null;
 }
 

@@ -16,7 +16,8 @@ import { renderJson } from '../../plan/render-json.ts';
 import { summarizeRun, type TaskCounts } from '../../status.ts';
 import { RunNotFoundError } from '../../errors.ts';
 import type { Attempt } from '../../store/store.ts';
-import type { Run, RunSnapshot } from '../../engine/types.ts';
+import type { RunSnapshot } from '../../engine/types.ts';
+import type { RunInfo } from '../../store/store.ts';
 import { requireRole, type AuthEnv } from '../middleware/auth/index.ts';
 import { limitBody } from '../middleware/body-limit/index.ts';
 import { BadRequestError, IdempotencyConflictError, UnsupportedMediaTypeError } from '../errors.ts';
@@ -248,7 +249,7 @@ function isCursor(cursor: string): boolean {
 }
 
 /** A run as `GET /workflows` lists it. */
-export function listItem(run: Run): RunListItem {
+export function listItem(run: RunInfo): RunListItem {
   return {
     id: run.id,
     name: run.name,
