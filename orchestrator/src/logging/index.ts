@@ -11,3 +11,5 @@ export type { RunEventLog } from './events.ts';
 export { createLogger } from './logger.ts';
 export type { CreateLoggerOptions, WorkflowLogger } from './logger.ts';
 export { formatText } from './text-format.ts';
+export { createRunLogs } from './run-logs.ts';
+export type { RunLogs, RunLogsSource } from './run-logs.ts';

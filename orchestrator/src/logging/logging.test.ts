@@ -7,6 +7,7 @@ import { LoggingSchema } from '../../../schemas/src/workflow.ts';
 import type { RunEvent } from '../engine/types.ts';
 import { createDailyFileDestination } from './daily-file.ts';
 import { createRunEventLog, traceIdFor } from './events.ts';
+import { createRunLogs } from './run-logs.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'muster-logs-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -108,5 +109,34 @@ describe('logging', () => {
     createDailyFileDestination({ dir, retentionDays: 30, now: () => T0 - 10 * DAY }).close();
     createDailyFileDestination({ dir, retentionDays: 30, now: () => T0 }).close();
     expect(readdirSync(dir).sort()).toEqual(['muster-2025-02-28.log', 'muster-2025-03-10.log']);
+  });
+
+  test('a multi-run process logs each run where its own workflow says', async () => {
+    const workflows: Record<string, unknown> = {
+      a: { logging: { path: join(tmp, 'run-a'), destinations: ['file'] } },
+      b: { logging: { path: join(tmp, 'run-b'), destinations: ['file'], format: 'text' } },
+    };
+    const logs = createRunLogs(
+      { getRun: async (id) => ({ name: `wf-${id}`, workflow: workflows[id] }) },
+      { now: () => T0 },
+    );
+    await logs.log(
+      event('run:started', { resumed: false }, { runId: 'a', operationId: null, taskId: null }),
+    );
+    await logs.log(
+      event('run:started', { resumed: false }, { runId: 'b', operationId: null, taskId: null }),
+    );
+    await logs.log(event('run:succeeded', {}, { runId: 'a', operationId: null, taskId: null }));
+    logs.close();
+    const a = readFileSync(join(tmp, 'run-a', 'muster-2025-03-10.log'), 'utf8')
+      .trim()
+      .split('\n');
+    expect(a.map((l) => (JSON.parse(l) as { msg: string; workflow: string }).msg)).toEqual([
+      'run started',
+      'run succeeded',
+    ]);
+    expect(readFileSync(join(tmp, 'run-b', 'muster-2025-03-10.log'), 'utf8')).toMatch(
+      /^2025-03-10T12:00:00.000Z INFO {2}run started run_id=b workflow=wf-b/,
+    );
   });
 });
