@@ -6,13 +6,6 @@
  */
 import { Command } from 'commander';
 import { exitCodeFor, reportError } from './exit.ts';
-import { initCommand } from './commands/init.ts';
-import { planCommand } from './commands/plan.ts';
-import { validateCommand } from './commands/validate.ts';
-import { runCommand } from './commands/run.ts';
-import { agentCommand } from './commands/agent.ts';
-import { serverCommand } from './commands/server.ts';
-import { batchCommand } from './commands/batch/index.ts';
 
 const program = new Command('muster')
   .description('Typed batch workflows for server fleets')
@@ -22,17 +15,23 @@ const program = new Command('muster')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-// Each command module adds itself; the order here is the order in `muster --help`.
-const commands: Array<(program: Command) => void> = [
-  initCommand,
-  validateCommand,
-  planCommand,
-  runCommand,
-  agentCommand,
-  serverCommand,
-  batchCommand,
-];
-for (const register of commands) register(program);
+type Register = (program: Command) => void;
+
+// Each command module adds itself; the order here is the order in `muster --help`. Modules load
+// lazily: `muster validate` need not load the database, the server or the agent.
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  init: async () => (await import('./commands/init.ts')).initCommand,
+  validate: async () => (await import('./commands/validate.ts')).validateCommand,
+  plan: async () => (await import('./commands/plan.ts')).planCommand,
+  run: async () => (await import('./commands/run.ts')).runCommand,
+  agent: async () => (await import('./commands/agent.ts')).agentCommand,
+  server: async () => (await import('./commands/server.ts')).serverCommand,
+  batch: async () => (await import('./commands/batch/index.ts')).batchCommand,
+};
+const named = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+const load =
+  named !== undefined && named in COMMANDS ? [COMMANDS[named]!] : Object.values(COMMANDS);
+for (const register of await Promise.all(load.map((l) => l()))) register(program);
 
 try {
   await program.parseAsync(process.argv);
