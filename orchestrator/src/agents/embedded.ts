@@ -50,7 +50,7 @@ export interface EmbeddedAgents {
   readonly localProvider: LocalProvider;
   /** The loopback URL local agents connect to; listens on first call. */
   url(): Promise<string>;
-  /** The dispatcher: local servers' tasks to agents, everything else to `local`. */
+  /** The dispatcher: server tasks to agents (but SSH hosts'), everything else to `local`. */
   route(local: Dispatcher): Dispatcher;
   /** Closes the hub, stops the local agents, and stops listening. */
   close(): Promise<void>;
@@ -108,7 +108,8 @@ export function createEmbeddedAgents(config: {
       createRoutingDispatcher({
         local,
         remote: createRemoteDispatcher(hub),
-        toAgent: agentRoute(new Set(['local'])),
+        // SSH hosts run their steps over SSH (providers/ssh); every other server has an agent.
+        toAgent: agentRoute({ except: new Set(['ssh']) }),
       }),
     async close() {
       // Agents drain first (they are idle unless a run was cut short), then the door closes.

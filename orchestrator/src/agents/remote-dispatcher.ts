@@ -1,7 +1,7 @@
 /**
  * Dispatching to agents, and composing it with the in-process executor: a task on a `server:NAME`
- * queue goes to that server's agent when the server's provider uses agents; provider and
- * orchestrator queues, and servers without agents, stay in process.
+ * queue goes to that server's agent (a local server's, started by the local provider, or one
+ * running on a remote server); provider and orchestrator queues stay in process.
  *
  * @module
  */
@@ -32,19 +32,20 @@ export function createRoutingDispatcher(options: RoutingDispatcherOptions): Disp
 }
 
 /**
- * The usual route: server queues of servers whose provider is one of `providers` go to agents.
+ * The usual route: a task on a server queue goes to the server's agent, unless the server's
+ * provider runs steps itself (`ssh` runs them over SSH).
  *
  * @example
  * ```ts
- * const toAgent = agentRoute(new Set(['local']));
- * toAgent(assignment); // true for `server:web-1` of a local server
+ * const toAgent = agentRoute({ except: new Set(['ssh']) });
+ * toAgent(assignment); // true for `server:web-1` of a local or cloud server
  * ```
  */
-export function agentRoute(
-  providers: ReadonlySet<string>,
-): (assignment: TaskAssignment) => boolean {
+export function agentRoute(options: {
+  readonly except: ReadonlySet<string>;
+}): (assignment: TaskAssignment) => boolean {
   return (a) =>
     a.task.queue.startsWith('server:') &&
     a.server !== undefined &&
-    providers.has(a.server.provider);
+    !options.except.has(a.server.provider);
 }

@@ -16,6 +16,7 @@ import type { Hono } from 'hono';
 import { createOrchestrator, type Orchestrator } from '../orchestrator.ts';
 import type { OrchestratorOptions } from '../options.ts';
 import { attachWebSocket, type WebSocketEndpoint } from '../ws/server.ts';
+import { attachAgentSocket } from '../agents/ws.ts';
 import { createApp } from './app.ts';
 import { createAuth, loadTokens, type Auth } from './auth.ts';
 import { ApiConfigError } from './errors.ts';
@@ -135,6 +136,11 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   ready.app = app;
 
   const webSocket = attachWebSocket(httpServer, { orchestrator, auth, metrics });
+  // Agents (issue 5): `muster agent` on remote servers connects to /agents with a token of role
+  // agent whose name is the server it serves (`agent:TOKEN:web-1` in the tokens file).
+  const agentSocket = orchestrator.agents
+    ? attachAgentSocket(httpServer, { hub: orchestrator.agents, verify: (t) => auth.verify(t) })
+    : undefined;
   // Responses under way, so stopping can end the streams at once and give the rest a grace.
   const open = new Set<ServerResponse>();
   httpServer.on('request', (_req: IncomingMessage, res: ServerResponse) => {
@@ -162,6 +168,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       // ends by itself, and its client resumes where it was. Other requests get the grace period.
       for (const res of open) if (res.headersSent && !res.writableEnded) res.destroy();
       await webSocket.close();
+      await agentSocket?.close();
       // After the grace period, cut whatever is still open.
       const timer = setTimeout(() => httpServer.closeAllConnections(), grace);
       await stopped;
