@@ -24,6 +24,9 @@ import { createStore, StoreError, type Store } from './store/index.ts';
 import { compileOptions, type CompiledOptions, type OrchestratorOptions } from './options.ts';
 import { createLocalExecutor } from './executor/local.ts';
 import { createLocalProvider } from '../../providers/local/index.ts';
+import { createSshProvider, routeSshServers } from '../../providers/ssh/index.ts';
+import { limitProvider } from '../../providers/limits.ts';
+import type { Provider } from '../../providers/types.ts';
 import { createStepRegistry, loadHandlerModules } from './steps/registry.ts';
 import type { StepRegistry } from './steps/types.ts';
 import { createSecretsLoader, withSecrets } from './secrets/index.ts';
@@ -164,13 +167,17 @@ export async function createOrchestrator(
           handlers: compiled.handlers,
           ...(internals.agents ? { options: internals.agents } : {}),
         });
-  const providers = new Map([
+  // Hosts reached over SSH: their steps run there directly, not through agents (providers/ssh).
+  const ssh = createSshProvider({ stateDir: compiled.stateDir });
+  const providers = new Map<string, Provider>([
     ['local', agents?.localProvider ?? createLocalProvider({ root: compiled.serversDir })],
+    ['ssh', limitProvider(ssh, ssh.limits)],
   ]);
   const localExecutor = createLocalExecutor({ registry, providers, workRoot: compiled.stateDir });
   // Secrets are read here, where the files and keys are, and travel with the task.
   const dispatcher = withSecrets(
-    internals.dispatcher ?? agents?.route(localExecutor) ?? localExecutor,
+    internals.dispatcher ??
+      routeSshServers(agents?.route(localExecutor) ?? localExecutor, { ssh, providers, registry }),
     createSecretsLoader({ env: compiled.env }),
   );
   const listeners = new Set<EventListener>();
@@ -350,6 +357,7 @@ export async function createOrchestrator(
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       drivers.clear();
       await agents?.close();
+      await ssh.close();
       await store.close();
     },
   };
