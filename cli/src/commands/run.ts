@@ -7,8 +7,9 @@
  * Inputs come from their defaults, `--env NAME` (the workflow's `environments`) and `--set
  * key=value` (repeatable, parsed by the input's type), checked before the run is created. The
  * workflow's secrets are read once before too, so a missing key or a tampered file stops here.
- * Events are logged as the workflow's `logging` says (with `-o json`, the `stdout` destination
- * writes to stderr, so stdout stays one JSON document).
+ * Events are logged as the workflow's `logging` says, with one exception: stdout holds the summary
+ * alone, so the console destination (`stdout`) writes to stderr — and only with `--no-progress`,
+ * as the live progress already shows the run there. Log files are written either way.
  *
  * Exit codes: 0 succeeded, 3 the run did not succeed, 2 invalid input, 130 interrupted (the run
  * resumes with the same `--id`).
@@ -133,8 +134,8 @@ async function run(file: string, flags: RunFlags): Promise<number> {
       logging.success ? logging.output : v.parse(LoggingSchema, {}),
       {
         workflow: plan.workflow,
-        // Logs must not break `-o json`: stdout then holds the summary alone.
-        stdout: flags.output === 'json' ? process.stderr : process.stdout,
+        // Data on stdout, the rest on stderr: console logs must not mix with the summary or the bars.
+        stdout: flags.progress ? { write: () => true } : process.stderr,
       },
     );
     closeLog = () => eventLog.close();
