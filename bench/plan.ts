@@ -33,8 +33,8 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import toposort from 'toposort';
-import * as v from 'valibot';
 import { planWorkflow } from '../orchestrator/src/plan/index.ts';
+import { fastParse } from '../schemas/src/fast-validate.ts';
 import { WorkflowSchema, type WorkflowInput } from '../schemas/src/workflow.ts';
 
 /** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
@@ -119,21 +119,21 @@ function median(values: readonly number[]): number {
 /** Measures one size in this process. */
 function measure(size: number, runs: number): Measurement {
   // Warm-up, so the first run is not charged for JIT compilation.
-  for (let r = 0; r < 10; r++) planWorkflow(v.parse(WorkflowSchema, generateWorkflow(1000, r)));
+  for (let r = 0; r < 10; r++) planWorkflow(fastParse(WorkflowSchema, generateWorkflow(1000, r)));
 
   const input = generateWorkflow(size);
   const validate: number[] = [];
   const plan: number[] = [];
   let peakRss = 0;
   for (let r = 0; r < runs; r++) {
-    const [workflow, validated] = time(() => v.parse(WorkflowSchema, input));
+    const [workflow, validated] = time(() => fastParse(WorkflowSchema, input));
     const [, planned] = time(() => planWorkflow(workflow));
     validate.push(validated);
     plan.push(planned);
     if (r === 0) peakRss = process.resourceUsage().maxRSS * 1024;
   }
   // The heap with one document, its validated workflow and its plan alive, after a full GC.
-  const workflow = v.parse(WorkflowSchema, input);
+  const workflow = fastParse(WorkflowSchema, input);
   const result = planWorkflow(workflow);
   globalThis.gc?.();
   const heap = process.memoryUsage().heapUsed;

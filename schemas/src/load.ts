@@ -17,10 +17,11 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
-import * as v from 'valibot';
+import type * as v from 'valibot';
 import { LineCounter, parseDocument } from 'yaml';
 import { exportCue } from './cue.ts';
 import { parseCueHeader, wrapCueSource } from './cue-source.ts';
+import { fastSafeParse } from './fast-validate.ts';
 import { finishProblems, issuesToProblems, type Locate } from './issues.ts';
 import { findJsonSyntaxError } from './json-syntax.ts';
 import { cueLocator, yamlLocator } from './locate.ts';
@@ -382,7 +383,7 @@ function validate(
   value: unknown,
   options: { file?: string; locate?: Locate },
 ): unknown {
-  const result = v.safeParse(kind.schema, value);
+  const result = fastSafeParse(kind.schema, value);
   if (result.success) return result.output;
   throw new InvalidWorkflowError(
     issuesToProblems(result.issues, { schema: kind.schema, ...options }),

@@ -10,6 +10,7 @@
 import * as v from 'valibot';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { exportCue } from '../src/cue.ts';
+import { fastSafeParse } from '../src/fast-validate.ts';
 import { formatPath, type PathSegment } from '../src/path.ts';
 import { readSchemaFiles } from '../src/schema-files.ts';
 import {
@@ -615,6 +616,18 @@ describe('conformance of the CUE package and the valibot schema', () => {
       expect(exported[`d${i}`]).toStrictEqual(parsed.output);
     });
   });
+
+  // The compiled fast path (`fastSafeParse`, used by the loader) must agree with valibot exactly.
+  test.each([...VALID, ...INVALID].map((d) => [d.name, d] as const))(
+    'compiled validator matches valibot: %s',
+    (_name, doc) => {
+      const schema = SCHEMAS[doc.definition ?? '#Workflow'];
+      const fast = fastSafeParse(schema, doc.value);
+      const slow = valibot(doc);
+      expect(fast.success).toBe(slow.success);
+      expect(fast.output).toStrictEqual(slow.output);
+    },
+  );
 
   describe('invalid documents', () => {
     test.each(INVALID.map((d) => [d.name, d] as const))('%s', async (_name, doc) => {
