@@ -193,29 +193,37 @@ class Compiler {
 
   private emitStrictObject(node: AnyNode, input: string, out: string): string {
     const entries = node.entries as Record<string, AnyNode>;
-    const object = this.fresh('o');
     const k = this.fresh('k');
     const keys = Object.keys(entries);
-    let code = `if (!${input} || typeof ${input} !== 'object') return FAIL;
-      const ${object} = {};`;
+    let code = `if (!${input} || typeof ${input} !== 'object') return FAIL;`;
+    // Keys always present (required, or optional with a default) go into one object literal, so
+    // every output object of this schema is created with one shape; keys valibot sets only when
+    // present in the input are added after it (key order differs, contents do not).
+    const always: string[] = [];
+    const sometimes: string[] = [];
     for (const key of keys) {
       const entry = entries[key]!;
+      if (key === '__proto__') throw new Unsupported(key);
       if (entry.fallback !== undefined) throw new Unsupported('fallback');
       if (entry.type === 'exact_optional' || entry.type === 'nullish') {
         throw new Unsupported(entry.type);
       }
       const name = JSON.stringify(key);
       const value = this.fresh('v');
-      const run = `{ let ${value}; ${this.emit(entry, `${input}[${name}]`, value)} ${object}[${name}] = ${value}; }`;
-      if (entry.type === 'optional') {
-        code += entry.default !== undefined ? run : `if (${name} in ${input}) ${run}`;
-      } else {
-        code += `if (!(${name} in ${input})) return FAIL; ${run}`;
+      const run = this.emit(entry, `${input}[${name}]`, value);
+      if (entry.type === 'optional' && entry.default === undefined) {
+        const has = this.fresh('h');
+        code += `let ${value}; const ${has} = ${name} in ${input}; if (${has}) { ${run} }`;
+        sometimes.push(`if (${has}) ${out}[${name}] = ${value};`);
+        continue;
       }
+      if (entry.type !== 'optional') code += `if (!(${name} in ${input})) return FAIL;`;
+      code += `let ${value}; { ${run} }`;
+      always.push(`${name}: ${value}`);
     }
     const cases = keys.map((key) => `case ${JSON.stringify(key)}:`).join(' ');
     code += `for (const ${k} in ${input}) { switch (${k}) { ${cases} break; default: return FAIL; } }
-      ${out} = ${object};`;
+      ${out} = { ${always.join(', ')} }; ${sometimes.join(' ')}`;
     return code;
   }
 }
