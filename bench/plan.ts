@@ -11,22 +11,32 @@
  * Run: `npm run bench:plan` (or `npx tsx bench/plan.ts 1000 50000`). Targets at 100k operations:
  * validated and planned in under 300 ms, planning no slower than toposort alone, under 500 MB.
  *
- * Figures (2 vCPU AMD EPYC VM shared with other jobs, load average 3-8, Node 20.20; medians):
+ * Figures (2 vCPU AMD EPYC VM shared with other jobs, load average 4-6, Node 20.20; medians).
+ * Validation goes through `fastSafeParse` (`schemas/src/fast-validate.ts`): a validator compiled
+ * from the valibot schema objects, same output, valibot's issues when invalid.
  *
+ *   before (valibot):
  *   operations   validate      plan      total   toposort   plan/topo   peak RSS
  *        1,000     4.7 ms    1.1 ms     5.8 ms     0.8 ms       1.26x      94 MB
  *       10,000    49.1 ms   19.6 ms    68.7 ms    19.7 ms       0.99x     126 MB
- *      100,000   633.2 ms  542.3 ms  1175.6 ms   706.1 ms       0.77x     330 MB
+ *      100,000   491-633 ms 402-542 ms 893-1176 ms 424-706 ms  0.77-1.06x  331 MB
  *
- * Planning is O(V+E) (Kahn on typed arrays) and at 100k no slower than toposort alone (0.6-0.8x
- * over several runs); memory stays under 500 MB (peak RSS includes ~90 MB of Node and tsx). The
- * 300 ms total is not reached here: valibot takes 430-700 ms for the 100k document, where
- * `JSON.parse` of the same document alone takes 260-310 ms, and planning 400-600 ms, most of it
- * resolving 200k `depends_on` names through a 100k-entry Map (toposort does the same, more often)
- * and allocating the plan's 400k objects. Measured, then decided: a validator compiled from the
- * valibot schema (no per-node datasets, same output) ran in 295-440 ms against valibot's 430-470
- * ms in the same process; building the output is the floor, so a second validator to keep in
- * step with the schema is not worth about 100 ms.
+ *   after (compiled validator):
+ *        1,000     0.6 ms    0.6 ms     1.2 ms     0.8 ms       0.75x      99 MB
+ *       10,000    12.8 ms   29.3 ms    42.1 ms    17.8 ms       1.64x     116 MB
+ *      100,000   221-316 ms 327-414 ms 547-711 ms 387-617 ms  0.66-0.84x  325 MB
+ *
+ * Same process, same 100k document, alternating, after a forced GC (10 runs each): valibot min
+ * 493 ms, compiled min 142 ms (3.5x); medians are dominated by other jobs on the VM. At 10k,
+ * planning now measures 1.3-2.2x toposort (valibot: 0.9-1.0x in the same conditions): the
+ * scavenges that valibot's slower walk absorbed now land in planning, on the freshly built
+ * workflow; validate + plan together take 55-83 ms there against 115-119 ms with valibot.
+ *
+ * Not reached: the 300 ms total. Planning stays at or below toposort (0.66-0.95x at 100k), and its
+ * floor is the same as toposort's: resolving 200k `depends_on` names through a 100k-entry Map
+ * (100-130 ms for the lookups alone on fresh strings, measured) plus allocating the plan's 400k
+ * objects, with scavenges of the live document, workflow and plan as the largest single cost in
+ * CPU profiles. Memory stays under 500 MB (peak RSS includes ~90 MB of Node and tsx).
  *
  * @module
  */
