@@ -368,9 +368,11 @@ function commitStatement(runId: string, batch: Batch, fence: Fence | undefined) 
     sql.raw(
       `${column} = case when p.j->'run' ? '${field}' then (p.j->'run'->>'${field}')${cast} else r.${column} end`,
     );
-  return sql`
-    with p as (select ${JSON.stringify(payload)}::jsonb as j),
-    f as (
+  // Without a fence or a run-level change, the gate only has to find the run: a read, not a write.
+  const gate =
+    !fence && !run
+      ? sql`f as (select r.id from runs r where r.id = ${runId})`
+      : sql`f as (
       update runs r set updated_at = now(),
         ${set('status', '', 'status')}, ${set('error', '', 'error')},
         ${set('started_at', '::timestamptz', 'started_at')},
@@ -381,7 +383,10 @@ function commitStatement(runId: string, batch: Batch, fence: Fence | undefined) 
         and (${fence?.owner ?? null}::text is null
              or (r.lease_owner = ${fence?.owner ?? null} and r.lease_token = ${fence?.token ?? 0}))
       returning r.id
-    ),
+    )`;
+  return sql`
+    with p as (select ${JSON.stringify(payload)}::jsonb as j),
+    ${gate},
     o as (
       update operations o set status = u.status, started_at = u.started_at, finished_at = u.finished_at
       from jsonb_to_recordset((select j->'operations' from p))
