@@ -97,6 +97,8 @@ interface OpNode {
   nextBatchAt: number;
   /** The batch whose completion was last seen, to start the delay once. */
   completedBatches: number;
+  /** A timer is set to start the next batch when its delay is over. */
+  batchTimer: boolean;
   /** Pending tasks whose dependencies are all done: the candidates to start. */
   readonly ready: Set<TaskNode>;
   /** Tasks in a final state. */
@@ -403,6 +405,7 @@ export class RunDriver {
         approved: false,
         nextBatchAt: 0,
         completedBatches: 0,
+        batchTimer: false,
         ready: new Set(),
         finished: 0,
         batches: [],
@@ -573,9 +576,6 @@ export class RunDriver {
       // A batch just completed: the next one waits for the batch delay (and a canary for approval).
       op.completedBatches = current;
       op.nextBatchAt = now + rollout.batch_delay * 1000;
-      if (rollout.batch_delay > 0) {
-        this.clock.setTimer(rollout.batch_delay * 1000, () => this.pump());
-      }
     }
     if (strategy === 'canary' && current >= 1 && !op.approved) {
       // Approval lives in memory: after a restart, tasks past the canaries prove it was given.
@@ -587,7 +587,17 @@ export class RunDriver {
         return;
       }
     }
-    if (now < op.nextBatchAt) return;
+    if (now < op.nextBatchAt) {
+      // Timers may fire a millisecond early by the wall clock: one more waits for what is left.
+      if (!op.batchTimer) {
+        op.batchTimer = true;
+        this.clock.setTimer(op.nextBatchAt - now, () => {
+          op.batchTimer = false;
+          this.pump();
+        });
+      }
+      return;
+    }
     for (const t of op.batches[current] ?? []) if (op.ready.has(t) && !start(t)) return;
   }
 
