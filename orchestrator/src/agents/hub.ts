@@ -23,9 +23,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { DispatchHooks, TaskAssignment, TaskReport } from '../engine/dispatch.ts';
 import type { StepRecord, TaskFailure } from '../engine/types.ts';
-import type { AgentStore } from '../store/agent-store.ts';
+import type { AgentStore, LeaseCompletion, LeaseGrant, LeaseKey } from '../store/agent-store.ts';
 import { coerceError } from '../errors.ts';
 import { AGENT_FAILURE } from './errors.ts';
+import { createBatcher } from './batcher.ts';
 import {
   AGENT_CLOSE,
   AGENT_PROTOCOL_VERSION,
@@ -181,6 +182,9 @@ export class AgentHub {
   private readonly sweeper: NodeJS.Timeout;
   private lastTouchFlush = performance.now();
   private closed = false;
+  /** Grants and completions of one rollout batch reach the store in one statement each. */
+  private readonly grantLease: (grant: LeaseGrant) => Promise<number>;
+  private readonly completeLease: (key: LeaseKey) => Promise<LeaseCompletion>;
 
   constructor(private readonly options: AgentHubOptions) {
     this.store = options.store;
@@ -194,6 +198,12 @@ export class AgentHub {
     this.agentWaitMs = options.agentWaitMs ?? 60_000;
     this.helloTimeoutMs = options.helloTimeoutMs ?? 10_000;
     this.log = options.log ?? (() => {});
+    const task = (l: { runId: string; taskId: string }) => `${l.runId}\n${l.taskId}`;
+    this.grantLease = createBatcher<LeaseGrant, number>((g) => this.store.grantLeases(g), task);
+    this.completeLease = createBatcher<LeaseKey, LeaseCompletion>(
+      (k) => this.store.completeLeases(k),
+      task,
+    );
     this.sweeper = setInterval(
       () => this.sweep(),
       Math.max(10, Math.min(this.heartbeatMs, this.staleAfterMs / 4)),
@@ -407,7 +417,7 @@ export class AgentHub {
     s.granting++;
     let token: number;
     try {
-      token = await this.store.grantLease({
+      token = await this.grantLease({
         runId: a.runId,
         taskId: a.task.id,
         attempt: a.attempt,
@@ -625,7 +635,7 @@ export class AgentHub {
       inflight.completing = true;
       let verdict;
       try {
-        verdict = await this.store.completeLease(lease);
+        verdict = await this.completeLease(lease);
       } catch (e: unknown) {
         // Not acknowledged: the agent sends it again after it reconnects.
         inflight.completing = false;

@@ -92,8 +92,12 @@ export interface AgentStore {
    * @returns the new fencing token: one more than any token granted for the task before
    */
   grantLease(grant: LeaseGrant): Promise<number>;
+  /** Grants many leases (of distinct tasks) in one statement; tokens in the same order. */
+  grantLeases(grants: readonly LeaseGrant[]): Promise<number[]>;
   /** Marks a lease reported if it is still granted with this token; tells a duplicate apart. */
   completeLease(key: LeaseKey): Promise<LeaseCompletion>;
+  /** Completes many leases (of distinct tasks) at once; verdicts in the same order. */
+  completeLeases(keys: readonly LeaseKey[]): Promise<LeaseCompletion[]>;
   /** Revokes a lease still granted with this token. */
   revokeLease(key: LeaseKey): Promise<void>;
   /** Revokes every lease an agent still holds; returns them. */
@@ -112,7 +116,7 @@ export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
     }
   };
 
-  return {
+  const store: AgentStore = {
     registerAgent: (agent) =>
       wrap('register an agent', () =>
         db.transaction(async (tx) => {
@@ -184,57 +188,79 @@ export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
         }));
       }),
 
-    grantLease: (grant) =>
-      wrap('grant a task lease', async () => {
-        const rows = await db
-          .insert(t.taskLeases)
-          .values({
-            run_id: grant.runId,
-            task_id: grant.taskId,
-            token: 1,
-            attempt: grant.attempt,
-            mode: grant.mode,
-            agent_id: grant.agentId,
-            server: grant.server,
-            state: 'granted',
-          })
-          .onConflictDoUpdate({
-            target: [t.taskLeases.run_id, t.taskLeases.task_id],
-            set: {
-              token: sql`${t.taskLeases.token} + 1`,
-              attempt: grant.attempt,
-              mode: grant.mode,
-              agent_id: grant.agentId,
-              server: grant.server,
-              state: 'granted',
-              granted_at: sql`now()`,
-              finished_at: null,
-            },
-          })
-          .returning({ token: t.taskLeases.token });
-        return rows[0]!.token;
+    grantLease: async (grant) => (await store.grantLeases([grant]))[0]!,
+
+    grantLeases: (grants) =>
+      wrap('grant task leases', async () => {
+        if (grants.length === 0) return [];
+        const rows = JSON.stringify(
+          grants.map((g) => ({
+            run_id: g.runId,
+            task_id: g.taskId,
+            attempt: g.attempt,
+            mode: g.mode,
+            agent_id: g.agentId,
+            server: g.server,
+          })),
+        );
+        // One statement for a whole batch of grants: the token of an existing lease goes up by one.
+        const result = await db.execute(sql`
+          insert into task_leases (run_id, task_id, token, attempt, mode, agent_id, server, state)
+          select g.run_id, g.task_id, 1, g.attempt, g.mode, g.agent_id, g.server, 'granted'
+          from jsonb_to_recordset(${rows}::jsonb)
+            as g(run_id text, task_id text, attempt int, mode text, agent_id text, server text)
+          on conflict (run_id, task_id) do update set
+            token = task_leases.token + 1,
+            attempt = excluded.attempt,
+            mode = excluded.mode,
+            agent_id = excluded.agent_id,
+            server = excluded.server,
+            state = 'granted',
+            granted_at = now(),
+            finished_at = null
+          returning run_id, task_id, token`);
+        const tokens = new Map(
+          rowsOf<{ run_id: string; task_id: string; token: string | number }>(result).map((r) => [
+            `${r.run_id}\n${r.task_id}`,
+            Number(r.token),
+          ]),
+        );
+        return grants.map((g) => tokens.get(`${g.runId}\n${g.taskId}`)!);
       }),
 
-    completeLease: (key) =>
-      wrap('complete a task lease', async () => {
-        const done = await db
-          .update(t.taskLeases)
-          .set({ state: 'reported', finished_at: sql`now()` })
-          .where(
-            and(
-              eq(t.taskLeases.run_id, key.runId),
-              eq(t.taskLeases.task_id, key.taskId),
-              eq(t.taskLeases.token, key.token),
-              eq(t.taskLeases.state, 'granted'),
-            ),
-          )
-          .returning({ token: t.taskLeases.token });
-        if (done.length > 0) return 'accepted';
-        const [row] = await db
-          .select({ token: t.taskLeases.token, state: t.taskLeases.state })
-          .from(t.taskLeases)
-          .where(and(eq(t.taskLeases.run_id, key.runId), eq(t.taskLeases.task_id, key.taskId)));
-        return row?.token === key.token && row.state === 'reported' ? 'duplicate' : 'stale';
+    completeLease: async (key) => (await store.completeLeases([key]))[0]!,
+
+    completeLeases: (keys) =>
+      wrap('complete task leases', async () => {
+        if (keys.length === 0) return [];
+        const json = JSON.stringify(
+          keys.map((k) => ({ run_id: k.runId, task_id: k.taskId, token: k.token })),
+        );
+        const done = await db.execute(sql`
+          update task_leases as t set state = 'reported', finished_at = now()
+          from jsonb_to_recordset(${json}::jsonb) as k(run_id text, task_id text, token bigint)
+          where t.run_id = k.run_id and t.task_id = k.task_id and t.token = k.token
+            and t.state = 'granted'
+          returning t.run_id, t.task_id`);
+        const accepted = new Set(
+          rowsOf<{ run_id: string; task_id: string }>(done).map((r) => `${r.run_id}\n${r.task_id}`),
+        );
+        const verdicts: LeaseCompletion[] = [];
+        for (const key of keys) {
+          if (accepted.has(`${key.runId}\n${key.taskId}`)) {
+            verdicts.push('accepted');
+            continue;
+          }
+          // Rare: a report sent again, or a stale one. Tell them apart by the stored lease.
+          const [row] = await db
+            .select({ token: t.taskLeases.token, state: t.taskLeases.state })
+            .from(t.taskLeases)
+            .where(and(eq(t.taskLeases.run_id, key.runId), eq(t.taskLeases.task_id, key.taskId)));
+          verdicts.push(
+            row?.token === key.token && row.state === 'reported' ? 'duplicate' : 'stale',
+          );
+        }
+        return verdicts;
       }),
 
     revokeLease: (key) =>
@@ -287,4 +313,10 @@ export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
         };
       }),
   };
+  return store;
+}
+
+/** The rows of a raw query, whichever driver ran it. */
+function rowsOf<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }
