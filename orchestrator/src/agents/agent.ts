@@ -18,6 +18,7 @@ import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { randomBytes } from 'node:crypto';
+import * as v from 'valibot';
 import { WebSocket } from 'ws';
 import type { TaskAssignment, TaskReport } from '../engine/dispatch.ts';
 import type { StepRecord } from '../engine/types.ts';
@@ -32,6 +33,7 @@ import {
   AGENTS_PATH,
   FATAL_CLOSE_CODES,
   HubMessageSchema,
+  LeaseRefSchema,
   leaseKey,
   parseMessage,
   toTaskAssignment,
@@ -314,9 +316,49 @@ class AgentRuntime implements Agent {
     const parsed = parseMessage(HubMessageSchema, data);
     if (!parsed.ok) {
       this.log(`ignored a message from the orchestrator: ${parsed.error}`);
+      this.unreadable(data, parsed.error);
       return;
     }
     this.handle(parsed.message);
+  }
+
+  /**
+   * An assignment this agent cannot read (a newer orchestrator's, say) is reported as failed,
+   * not ignored: the task would otherwise wait for a report that never comes.
+   */
+  private unreadable(data: string, error: string): void {
+    const lease = v.safeParse(
+      v.object({ type: v.literal('task:assign'), lease: LeaseRefSchema }),
+      safeJson(data),
+    );
+    if (!lease.success) return;
+    const ref = lease.output.lease;
+    const key = leaseKey(ref);
+    if (this.leaseMap.has(key) || this.remembered.has(key)) return;
+    const entry: Lease = {
+      ref,
+      attempt: 1,
+      controller: new AbortController(),
+      state: 'done',
+      seq: 0,
+      outbox: [],
+      fenced: false,
+      trimmed: false,
+    };
+    this.leaseMap.set(key, entry);
+    this.enqueue(entry, {
+      type: 'task:report',
+      lease: ref,
+      report: {
+        status: 'failed',
+        result: { steps: [] },
+        failure: {
+          type: 'agent-protocol',
+          message: `the agent of ${this.server} cannot read this assignment (${error}); upgrade the agent`,
+          nonRetryable: true,
+        },
+      },
+    });
   }
 
   private handle(msg: HubMessage): void {
@@ -418,7 +460,7 @@ class AgentRuntime implements Agent {
               ...(step !== undefined ? { step } : {}),
             }),
           step: (record: StepRecord) =>
-            this.enqueue(lease, { type: 'task:step', lease: ref, record }),
+            this.enqueue(lease, { type: 'task:step', lease: ref, record: { ...record } }),
         },
         this.env,
       );
@@ -534,5 +576,13 @@ class AgentRuntime implements Agent {
     });
     if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
     else ws.close(closeCode ?? AGENT_CLOSE.goingAway, stop.reason);
+  }
+}
+
+function safeJson(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    return undefined;
   }
 }

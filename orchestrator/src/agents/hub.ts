@@ -782,7 +782,8 @@ export class AgentHub {
       );
     }
     if (current && current.agentId !== hello.agentId) {
-      await this.lose(current, `replaced by agent ${hello.agentId}`);
+      // No other agent is started for the server: this one takes the queue.
+      await this.lose(current, `replaced by agent ${hello.agentId}`, { replaced: true });
     }
     let s = this.sessions.get(hello.server);
     const resumed = s?.agentId === hello.agentId;
@@ -897,7 +898,7 @@ export class AgentHub {
   }
 
   /** Declares an agent lost: its leases are revoked and its tasks fail over. */
-  private async lose(s: Session, reason: string): Promise<void> {
+  private async lose(s: Session, reason: string, o: { replaced?: boolean } = {}): Promise<void> {
     if (this.sessions.get(s.server) === s) this.sessions.delete(s.server);
     if (s.conn) {
       s.conn.closed = true;
@@ -912,7 +913,7 @@ export class AgentHub {
     await this.failOver(s, reason);
     await this.store.setAgentStatus(s.agentId, 'lost').catch(() => {});
     this.emit({ type: 'agent:lost', agentId: s.agentId, server: s.server, reason, tasks });
-    this.requeueWaiting(s.server);
+    if (!o.replaced) this.requeueWaiting(s.server);
   }
 
   private async failOver(s: Session, reason: string): Promise<void> {

@@ -72,8 +72,8 @@ export const LeaseRefSchema = v.strictObject({
 });
 export type LeaseRef = v.InferOutput<typeof LeaseRefSchema>;
 
-/** A finished step's record. */
-export const StepRecordSchema = v.strictObject({
+/** A finished step's record. Loose: fields the engine adds later pass through. */
+export const StepRecordSchema = v.looseObject({
   index: v.pipe(v.number(), v.integer(), v.minValue(-1)),
   name: v.string(),
   status: v.picklist(['succeeded', 'failed', 'ignored']),
@@ -81,8 +81,8 @@ export const StepRecordSchema = v.strictObject({
   rollbackData: v.exactOptional(v.unknown()),
 });
 
-/** Why an attempt failed. */
-export const TaskFailureSchema = v.strictObject({
+/** Why an attempt failed. Loose, as step records are. */
+export const TaskFailureSchema = v.looseObject({
   type: v.pipe(v.string(), v.minLength(1)),
   message: v.string(),
   nonRetryable: v.exactOptional(v.boolean()),
