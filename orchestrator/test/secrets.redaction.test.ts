@@ -20,6 +20,10 @@ import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MUSTER_NODE_ARGS, ROOT } from './helpers/cli.ts';
+import { createOrchestrator } from '../src/orchestrator.ts';
+import { createApp } from '../src/api/app.ts';
+import { createAuth } from '../src/api/auth.ts';
+import { createMetrics } from '../src/api/metrics.ts';
 
 const FIXTURES = join(ROOT, '..', 'shared', 'fixtures', 'sops-age');
 const SECRETS = [
@@ -201,6 +205,51 @@ describe('secrets end to end', () => {
     for (const [where, text] of haystacks) {
       for (const secret of FORMS)
         expect(text.includes(secret), `${where} holds ${secret}`).toBe(false);
+    }
+  });
+
+  test('no API response about the run holds a secret value', async () => {
+    const orchestrator = await createOrchestrator({ stateDir: join(dir, 'state') });
+    const token = 'viewer-token-for-the-scan';
+    const metrics = createMetrics({
+      loadRun: (id) => orchestrator.store.loadRun(id),
+      getRun: (id) => orchestrator.store.getRun(id),
+    });
+    const detach = metrics.attach(orchestrator);
+    const app = createApp({
+      orchestrator,
+      auth: createAuth({ tokens: [{ role: 'viewer', token }] }),
+      metrics,
+      logError: () => {},
+    });
+    try {
+      const routes = [
+        '/workflows',
+        '/workflows/sec-1/status',
+        '/workflows/sec-1/logs',
+        '/workflows/sec-1/plan',
+        '/workflows/sec-1/metrics',
+        '/metrics',
+      ];
+      const bodies: Array<[string, string]> = [];
+      for (const route of routes) {
+        const res = await app.request(route, { headers: { Authorization: `Bearer ${token}` } });
+        expect(res.status, route).toBe(200);
+        bodies.push([route, await res.text()]);
+      }
+      const ndjson = await app.request('/workflows/sec-1/logs', {
+        headers: { Authorization: `Bearer ${token}`, Accept: 'application/x-ndjson' },
+      });
+      bodies.push(['logs as NDJSON', await ndjson.text()]);
+      // The scan means something: the run's redacted output is in the log the API serves.
+      expect(bodies.find(([r]) => r === '/workflows/sec-1/logs')?.[1]).toContain('plain ***');
+      for (const [where, text] of bodies) {
+        for (const secret of FORMS)
+          expect(text.includes(secret), `${where} holds ${secret}`).toBe(false);
+      }
+    } finally {
+      detach();
+      await orchestrator.close();
     }
   });
 
