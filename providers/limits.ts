@@ -51,7 +51,7 @@ export function createLimiter(
   const spacing = rate === 0 ? 0 : 1000 / rate;
   let active = 0;
   let waiting = 0;
-  let nextStart = -Infinity;
+  let lastStart = -Infinity;
   const queue: Array<() => void> = [];
 
   const acquire = (signal?: AbortSignal): Promise<void> => {
@@ -79,13 +79,18 @@ export function createLimiter(
     const next = queue.shift();
     if (next) next();
   };
-  // Reserving the start time before waiting keeps the spacing even among concurrent callers.
-  const turn = async (signal?: AbortSignal): Promise<void> => {
-    if (spacing === 0) return;
-    const at = Math.max(now(), nextStart + spacing);
-    nextStart = at;
-    const wait = at - now();
-    if (wait > 0) await sleep(wait, signal);
+  // Turns are taken in order, each measured from the previous call's actual start: reserving
+  // times up front let two late timers fire together after a stall, a burst over the rate.
+  let turns: Promise<void> = Promise.resolve();
+  const turn = (signal?: AbortSignal): Promise<void> => {
+    if (spacing === 0) return Promise.resolve();
+    const mine = turns.then(async () => {
+      const wait = lastStart + spacing - now();
+      if (wait > 0) await sleep(wait, signal);
+      lastStart = now();
+    });
+    turns = mine.catch(() => {});
+    return mine;
   };
 
   return {
