@@ -280,6 +280,33 @@ describe('EventHub', () => {
     );
   });
 
+  describe('many subscribers', () => {
+    test('subscriptions made together share one read of the log', async () => {
+      const pub = new Publisher(store);
+      await pub.createRun('crowd');
+      await pub.write('crowd', 30, { final: 'succeeded' });
+      let reads = 0;
+      const hub = createEventHub({
+        subscribe: (l) => pub.subscribe(l),
+        store: {
+          getRun: (id) => store.getRun(id),
+          allEvents: (...args) => store.allEvents(...args),
+          events: (...args) => {
+            reads++;
+            return store.events(...args);
+          },
+        },
+      });
+      const crowd = Array.from({ length: 50 }, () => collector());
+      const subs = crowd.map((c) => hub.subscribe({ runs: ['crowd'] }, c.handlers));
+      await Promise.all(subs.map((sub) => sub.ready));
+      // One read for all 50 (the end came with the replayed final event: no probe of the tail).
+      expect(reads).toBe(1);
+      for (const c of crowd) expect(c.events.map((e) => e.seq)).toEqual(range(1, 31));
+      hub.close();
+    });
+  });
+
   describe('ends', () => {
     test('a run that ended before the subscription, with nothing after the position, ends at once', async () => {
       const pub = new Publisher(store);

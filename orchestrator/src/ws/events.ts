@@ -11,6 +11,10 @@
  * is dropped and the store is read again from the last delivered position (the dropped events are
  * committed, so the next page has them).
  *
+ * Live events are handed out once per commit: the engine publishes a commit's events in one
+ * synchronous run, the hub collects them and delivers them together in a microtask, then calls
+ * each consumer's `flush`, so a socket can write a commit's events in one go.
+ *
  * Once live, each run's `seq` is checked again: an event past the next expected one (a gap, which
  * only a publisher that skipped events can cause) sends the subscription back to the store to
  * fill it, so per-run subscriptions never skip an event whatever happens upstream.
@@ -72,6 +76,11 @@ export interface StreamHandlers {
    * with a full send buffer is fed at its own pace. Live events are pushed as they come.
    */
   wait?(): Promise<void> | undefined;
+  /**
+   * Called after each run of synchronous `onEvent` calls (a commit's events, a replay page):
+   * a consumer that held writes back (a corked socket) sends them now.
+   */
+  flush?(): void;
 }
 
 /** A live subscription. */
@@ -147,11 +156,50 @@ export function createEventHub(source: EventHubSource, options: EventHubOptions 
   const all = new Set<Subscription>();
   let open = 0;
 
+  // The engine publishes a commit's events one by one in a single synchronous run: collect
+  // them and hand them out together, so each consumer can write a commit in one go.
+  let pending: RunEvent[] = [];
+  const dispatch = () => {
+    const batch = pending;
+    pending = [];
+    const touched = new Set<Subscription>();
+    for (const event of batch) {
+      const subs = byRun.get(event.runId);
+      if (subs) for (const sub of subs) touched.add(sub.push(event));
+      for (const sub of all) touched.add(sub.push(event));
+    }
+    for (const sub of touched) sub.flush();
+  };
   const stopListening = source.subscribe((event) => {
-    const subs = byRun.get(event.runId);
-    if (subs) for (const sub of subs) sub.push(event);
-    for (const sub of all) sub.push(event);
+    if (pending.push(event) === 1) queueMicrotask(dispatch);
   });
+
+  // Many clients subscribing at once (a dashboard wall, everyone reconnecting after a restart)
+  // ask the store the same thing: one query answers them all. A read is issued only after every
+  // subscription it answers registered (it waits for the turn of the event loop), so none can
+  // miss an event committed between the query and its registration.
+  const waiting = new Map<string, { promise: Promise<unknown> }>();
+  const shared = <T>(key: string, read: () => Promise<T>): Promise<T> => {
+    let entry = waiting.get(key);
+    if (!entry) {
+      const promise = new Promise<T>((resolve, reject) => {
+        setImmediate(() => {
+          waiting.delete(key);
+          read().then(resolve, reject);
+        });
+      });
+      entry = { promise };
+      waiting.set(key, entry);
+    }
+    return entry.promise as Promise<T>;
+  };
+  const reads: EventHubSource['store'] = {
+    events: (run, after, limit) =>
+      shared(`e\0${run}\0${after}\0${limit}`, () => source.store.events(run, after, limit)),
+    allEvents: (after, limit) =>
+      shared(`a\0${after}\0${limit}`, () => source.store.allEvents(after, limit)),
+    getRun: (id) => shared(`r\0${id}`, () => source.store.getRun(id)),
+  };
 
   const register = (sub: Subscription) => {
     open++;
@@ -176,7 +224,7 @@ export function createEventHub(source: EventHubSource, options: EventHubOptions 
 
   const hub: EventHub = {
     subscribe(filter, handlers) {
-      const sub = new Subscription(filter, handlers, source.store, {
+      const sub = new Subscription(filter, handlers, reads, {
         pageSize,
         maxBuffered,
         unregister,
@@ -245,7 +293,22 @@ class Subscription implements HubSubscription {
   }
 
   /** A published event: buffered while replaying, delivered once live. */
-  push(event: RunEvent): void {
+  push(event: RunEvent): this {
+    this.receive(event);
+    return this;
+  }
+
+  /** Tells the consumer that a run of deliveries is over. */
+  flush(): void {
+    if (this.closed) return;
+    try {
+      this.handlers.flush?.();
+    } catch (e: unknown) {
+      this.fail(coerceError(e));
+    }
+  }
+
+  private receive(event: RunEvent): void {
     if (this.closed) return;
     if (this.replaying) {
       if (this.buffer.length >= this.config.maxBuffered) {
@@ -335,10 +398,12 @@ class Subscription implements HubSubscription {
       if (this.closed) return false;
       const pending = this.handlers.wait?.();
       if (pending) {
+        this.flush();
         await pending;
         if (this.closed) return false;
       }
     }
+    this.flush();
     return true;
   }
 

@@ -4,9 +4,15 @@
  * live events are the {@link EventHub}'s.
  *
  * Limits, so no client can make the server's memory grow: a client message is at most 64 KiB and
- * a connection holds at most 1,000 subscriptions; when more than 1 MiB waits to be sent to a
- * client it is closed with 1013 (and cut off if it does not read the close frame either); a
- * client that misses two pings in a row is dropped.
+ * a connection holds at most 1,000 subscriptions; replay goes at the client's pace (it waits
+ * while more than 256 KiB waits to be sent); a client that stays more than 1 MiB behind on live
+ * events for over a second is closed with 1013 (and cut off if it does not read the close frame
+ * either); a client that misses two pings in a row is dropped.
+ *
+ * Fan-out: each event's frame is built once and shared by every client, and a commit's events
+ * leave in one socket write per client (one buffer, also shared). These event frames are written
+ * beneath `ws` (plain RFC 6455 text frames; compression is off, so `ws` queues nothing of its
+ * own); `ws` keeps the handshake, control frames, client messages and the other replies.
  *
  * @module
  */
@@ -50,8 +56,15 @@ export interface AttachWebSocketOptions {
   readonly path?: string;
   /** Milliseconds between pings; a client that misses two is dropped. @default 15000 */
   readonly pingIntervalMs?: number;
-  /** Bytes waiting to be sent past which a client is closed with 1013. @default 1 MiB */
+  /**
+   * Bytes waiting to be sent past which, for longer than `slowGraceMs`, a client is closed with
+   * 1013.
+   *
+   * @default 1 MiB
+   */
   readonly maxBufferedBytes?: number;
+  /** How long a client may stay past `maxBufferedBytes` before it is closed. @default 1000 */
+  readonly slowGraceMs?: number;
   /** The largest message a client may send, in bytes. @default 64 KiB */
   readonly maxPayload?: number;
   /** Subscriptions one connection may hold. @default 1000 */
@@ -90,9 +103,10 @@ export function attachWebSocket(
     store: options.orchestrator.store,
     hub: options.hub ?? eventHubFor(options.orchestrator),
     maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
+    slowGraceMs: options.slowGraceMs ?? 1000,
     maxSubscriptions: options.maxSubscriptions ?? 1000,
     closeGraceMs: options.closeGraceMs ?? 5000,
-    eventFrames: new WeakMap(),
+    frames: new FrameCache(),
   };
   const path = options.path ?? WS_PATH;
   const wss = new WebSocketServer({
@@ -131,7 +145,7 @@ export function attachWebSocket(
         );
         return;
       }
-      const connection = new Connection(ws, config);
+      const connection = new Connection(ws, socket, config);
       connections.add(connection);
       options.metrics?.wsClients?.inc();
       ws.once('close', () => {
@@ -169,14 +183,66 @@ export function attachWebSocket(
   };
 }
 
+/** Queued event bytes past which a connection writes without waiting for the hub's flush. */
+const FLUSH_BYTES = 64 * 1024;
+
+/**
+ * WebSocket frames of events, built once: each event's text frame (RFC 6455 §5.2: FIN, opcode
+ * 1, unmasked as server frames are), and the concatenation of a batch, shared by every client
+ * that gets the same batch (most of them, for a busy run with many watchers).
+ */
+class FrameCache {
+  private readonly frames = new WeakMap<RunEvent, Buffer>();
+  private readonly batches = new WeakMap<RunEvent, { events: RunEvent[]; frame: Buffer }>();
+
+  of(event: RunEvent): Buffer {
+    let frame = this.frames.get(event);
+    if (frame === undefined) {
+      frame = textFrame(Buffer.from(JSON.stringify({ type: 'event', event: toWireEvent(event) })));
+      this.frames.set(event, frame);
+    }
+    return frame;
+  }
+
+  batch(events: RunEvent[]): Buffer {
+    const first = events[0]!;
+    if (events.length === 1) return this.of(first);
+    const hit = this.batches.get(first);
+    if (hit && hit.events.length === events.length && hit.events.every((e, i) => e === events[i])) {
+      return hit.frame;
+    }
+    const frame = Buffer.concat(events.map((e) => this.of(e)));
+    this.batches.set(first, { events, frame });
+    return frame;
+  }
+}
+
+/** An unfragmented, unmasked text frame (RFC 6455 §5.2) around a UTF-8 payload. */
+function textFrame(payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(head + n);
+  frame[0] = 0x81;
+  if (n < 126) frame[1] = n;
+  else if (n < 65_536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  payload.copy(frame, head);
+  return frame;
+}
+
 interface ConnectionConfig {
   readonly store: Pick<Orchestrator['store'], 'getRun'>;
   readonly hub: EventHub;
   readonly maxBufferedBytes: number;
+  readonly slowGraceMs: number;
   readonly maxSubscriptions: number;
   readonly closeGraceMs: number;
-  /** Each event's frame, serialised once however many clients get it. */
-  readonly eventFrames: WeakMap<RunEvent, string>;
+  readonly frames: FrameCache;
 }
 
 /** One client: its subscriptions (by run id, or `*`), liveness and back-pressure. */
@@ -185,8 +251,15 @@ class Connection {
   private missedPings = 0;
   private closing = false;
 
+  /** Events queued for the next {@link flush}, and the size of their frames. */
+  private batch: RunEvent[] = [];
+  private batchBytes = 0;
+  /** Since when more than the bound waits to be sent. */
+  private overSince: number | undefined;
+
   constructor(
     private readonly ws: WebSocket,
+    private readonly socket: Duplex,
     private readonly config: ConnectionConfig,
   ) {
     ws.on('pong', () => (this.missedPings = 0));
@@ -197,9 +270,11 @@ class Connection {
     return this.ws.bufferedAmount;
   }
 
-  /** Pings, or drops the client when it left two pings unanswered. */
+  /** Pings, or drops the client when it left two pings unanswered or has a backlog. */
   heartbeat(): void {
     if (this.closing) return;
+    // A backlog that no later event found (the run went quiet) is caught here.
+    if (this.behind()) return this.tooSlow();
     if (this.missedPings >= 2) {
       this.dispose();
       this.ws.terminate();
@@ -213,6 +288,8 @@ class Connection {
   dispose(): void {
     this.closing = true;
     this.closeSubscriptions();
+    this.batch = [];
+    this.batchBytes = 0;
   }
 
   private closeSubscriptions(): void {
@@ -313,6 +390,7 @@ class Connection {
       onEvent: (event) => this.sendEvent(event),
       onEnd: (runId, status) => this.send({ type: 'end', run_id: runId, status }),
       wait: () => this.backlog(),
+      flush: () => this.flush(),
       onError: (error) => {
         if (this.subs.get(key) === sub) this.subs.delete(key);
         this.error(
@@ -333,13 +411,33 @@ class Connection {
     this.send({ type: 'unsubscribed', runs: runs === '*' ? '*' : [...runs] });
   }
 
+  /**
+   * Queues an event for the hub's flush: a commit's events (or a replay page's) leave in one
+   * write. Frames are built once per event and batches once per run of deliveries, however many
+   * clients get them.
+   */
   private sendEvent(event: RunEvent): void {
-    let frame = this.config.eventFrames.get(event);
-    if (frame === undefined) {
-      frame = JSON.stringify({ type: 'event', event: toWireEvent(event) });
-      this.config.eventFrames.set(event, frame);
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.batch.length === 0) {
+      if (this.behind()) return this.tooSlow();
+      // Should a flush not come, the batch still leaves once this task is done.
+      queueMicrotask(() => this.flush());
     }
-    this.sendFrame(frame);
+    const frame = this.config.frames.of(event);
+    this.batch.push(event);
+    this.batchBytes += frame.length;
+    // Big events go out in pieces, so the send buffer (and replay's pacing) sees them.
+    if (this.batchBytes >= FLUSH_BYTES) this.flush();
+  }
+
+  /** Writes the queued events. */
+  private flush(): void {
+    const batch = this.batch;
+    if (batch.length === 0) return;
+    this.batch = [];
+    this.batchBytes = 0;
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    this.socket.write(this.config.frames.batch(batch));
   }
 
   private error(code: string, detail: string): void {
@@ -347,15 +445,25 @@ class Connection {
   }
 
   private send(message: ServerMessage): void {
-    this.sendFrame(JSON.stringify(message));
+    // Queued events first: messages leave in the order they were sent.
+    this.flush();
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(JSON.stringify(message));
   }
 
-  private sendFrame(frame: string): void {
-    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
-    // Checked before sending: one large frame is not slowness, a backlog past the bound is.
-    // Replay never gets here with a backlog (it waits for the buffer to drain); live events do.
-    if (this.ws.bufferedAmount > this.config.maxBufferedBytes) return this.tooSlow();
-    this.ws.send(frame);
+  /**
+   * Whether the client has fallen behind: more than the bound has waited to be sent for longer
+   * than the grace period. A single large commit is not slowness (a reader drains it within the
+   * grace); a client that stays behind is. Replay never falls behind: it waits for the buffer.
+   */
+  private behind(): boolean {
+    if (this.ws.bufferedAmount <= this.config.maxBufferedBytes) {
+      this.overSince = undefined;
+      return false;
+    }
+    const now = performance.now();
+    this.overSince ??= now;
+    return now - this.overSince > this.config.slowGraceMs;
   }
 
   /**
@@ -364,7 +472,8 @@ class Connection {
    */
   private backlog(): Promise<void> | undefined {
     const low = this.config.maxBufferedBytes / 4;
-    if (this.ws.bufferedAmount <= low) return undefined;
+    if (this.ws.bufferedAmount + this.batchBytes <= low) return undefined;
+    this.flush();
     return new Promise((resolve) => {
       const check = () => {
         if (this.closing || this.ws.bufferedAmount <= low) resolve();
