@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import { AgentHub, type AgentHubEvent } from '../src/agents/hub.ts';
 import { listenForAgents, type AgentListener } from '../src/agents/ws.ts';
@@ -176,11 +176,14 @@ describe('leases', () => {
       agent.send({ type: 'task:report', lease: assign.lease, seq: 1, report: ok });
       expect(await report).toEqual(ok);
     }
-    expect(await store.agents.getLease(runId, `t@${W}`)).toMatchObject({
-      token: 3,
-      state: 'reported',
-      agentId: `${W}-a`,
-    });
+    // Lease writes are batched per turn: the last one lands just after its report is delivered.
+    await vi.waitFor(async () =>
+      expect(await store.agents.getLease(runId, `t@${W}`)).toMatchObject({
+        token: 3,
+        state: 'reported',
+        agentId: `${W}-a`,
+      }),
+    );
   });
 
   test('a report under a stale or unknown token is refused and delivers nothing', async () => {
