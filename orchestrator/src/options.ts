@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 
 /** What a user may set. Every field is optional. */
@@ -20,6 +22,27 @@ export interface OrchestratorOptions {
   readonly concurrency?: number;
   /** Modules with custom step handlers. @default process.env.MUSTER_HANDLERS (comma-separated) */
   readonly handlers?: readonly string[];
+  /**
+   * Names this orchestrator among the replicas sharing a PostgreSQL; the owner of its run leases.
+   *
+   * @default process.env.MUSTER_REPLICA_ID, else `HOST-PID-RANDOM`
+   */
+  readonly replicaId?: string;
+  /**
+   * How long a run lease lasts without a heartbeat (PostgreSQL only): a replica that dies has its
+   * runs taken over by another within about this long. Heartbeats go every third of it.
+   *
+   * @default process.env.MUSTER_LEASE_TTL_MS, else 3000
+   */
+  readonly leaseTtlMs?: number;
+  /**
+   * Take over unfinished runs nobody drives, and serve agents from the shared queue (PostgreSQL
+   * only): what `muster server` replicas do. Otherwise only the runs this process starts are
+   * driven.
+   *
+   * @default false
+   */
+  readonly claimRuns?: boolean;
 }
 
 /** Options with every default resolved. */
@@ -30,6 +53,9 @@ export interface CompiledOptions {
   readonly serversDir: string;
   readonly concurrency: number;
   readonly handlers: readonly string[];
+  readonly replicaId: string;
+  readonly leaseTtlMs: number;
+  readonly claimRuns: boolean;
   /**
    * The environment secrets are read from (`SOPS_AGE_KEY`, `SOPS_AGE_KEY_FILE`, and the names a
    * `provider: "env"` block lists). Never serialize it.
@@ -47,7 +73,19 @@ export function compileOptions(
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new RangeError(`concurrency must be a whole number of at least 1, not ${concurrency}`);
   }
+  const leaseTtlMs = options.leaseTtlMs ?? Number(env['MUSTER_LEASE_TTL_MS'] || 3000);
+  if (!Number.isInteger(leaseTtlMs) || leaseTtlMs < 300) {
+    throw new RangeError(
+      `the lease timeout must be a whole number of milliseconds, at least 300, not ${leaseTtlMs}`,
+    );
+  }
   return {
+    replicaId:
+      options.replicaId ??
+      (env['MUSTER_REPLICA_ID'] ||
+        `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
+    leaseTtlMs,
+    claimRuns: options.claimRuns ?? false,
     databaseUrl: options.databaseUrl ?? (env['DATABASE_URL'] || undefined),
     stateDir,
     pgliteDir: join(stateDir, 'pglite'),

@@ -69,6 +69,13 @@ export function routeSshServers(inner: Dispatcher, options: SshExecutorOptions):
       };
       return runAssignment(assignment, hooks, env);
     },
+    // An SSH step cut off with its driver cannot be found again: it counts as interrupted.
+    ...(inner.reattach
+      ? {
+          reattach: async (assignment: TaskAssignment, hooks: DispatchHooks) =>
+            assignment.server?.provider === 'ssh' ? undefined : inner.reattach!(assignment, hooks),
+        }
+      : {}),
   };
 }
 

@@ -23,6 +23,9 @@ interface ServerFlags {
   concurrency?: string;
   handlers?: string;
   insecureNoAuth?: boolean;
+  replicaId?: string;
+  leaseTtl?: string;
+  advertiseUrl?: string;
 }
 
 /** Registers `muster server`. */
@@ -45,6 +48,18 @@ export function serverCommand(program: Command): void {
     .option('--concurrency <n>', 'tasks running at once in one run (default 64)')
     .option('--handlers <modules>', 'comma-separated modules with custom step handlers')
     .option('--insecure-no-auth', 'accept every request as an operator, with no token')
+    .option(
+      '--replica-id <id>',
+      'this replica among those sharing a PostgreSQL (env MUSTER_REPLICA_ID; default HOST-PID-RANDOM)',
+    )
+    .option(
+      '--lease-ttl <ms>',
+      "how soon another replica takes over this one's runs if it dies (env MUSTER_LEASE_TTL_MS; default 3000)",
+    )
+    .option(
+      '--advertise-url <url>',
+      'the URL this replica is reached at (default http://HOST:PORT)',
+    )
     .action(async (flags: ServerFlags) => {
       process.exitCode = await server(flags);
     });
@@ -54,6 +69,7 @@ async function server(flags: ServerFlags): Promise<number> {
   const port = wholeNumber(flags.port, '--port', 0, 65535);
   const bodyLimit = wholeNumber(flags.bodyLimit, '--body-limit', 1, Number.MAX_SAFE_INTEGER);
   const concurrency = wholeNumber(flags.concurrency, '--concurrency', 1, 1_000_000);
+  const leaseTtlMs = wholeNumber(flags.leaseTtl, '--lease-ttl', 300, 3_600_000);
   const tokensEnv = process.env['MUSTER_TOKENS'];
   const running = await startServer({
     ...(port !== undefined ? { port } : {}),
@@ -64,6 +80,9 @@ async function server(flags: ServerFlags): Promise<number> {
     ...(tokensEnv ? { tokensEnv } : {}),
     ...(bodyLimit !== undefined ? { bodyLimit } : {}),
     ...(concurrency !== undefined ? { concurrency } : {}),
+    ...(leaseTtlMs !== undefined ? { leaseTtlMs } : {}),
+    ...(flags.replicaId ? { replicaId: flags.replicaId } : {}),
+    ...(flags.advertiseUrl ? { advertiseUrl: flags.advertiseUrl } : {}),
     ...(flags.handlers ? { handlers: flags.handlers.split(',').map((s) => s.trim()) } : {}),
     insecureNoAuth: flags.insecureNoAuth ?? false,
     log: (line) => process.stderr.write(`muster server: ${line}\n`),

@@ -46,7 +46,10 @@ import {
 export interface AgentOptions {
   /** The server whose queue this agent serves. */
   readonly server: string;
-  /** The orchestrator: `http(s)://HOST:PORT` or `ws(s)://HOST:PORT/agents`. */
+  /**
+   * The orchestrator: `http(s)://HOST:PORT` or `ws(s)://HOST:PORT/agents`; several replicas as a
+   * comma-separated list, tried in turn whenever a connection drops.
+   */
   readonly orchestrator: string;
   /** An agent token for this server. */
   readonly token: string;
@@ -166,7 +169,8 @@ class AgentRuntime implements Agent {
   readonly id: string;
   readonly server: string;
   readonly done: Promise<AgentStop>;
-  private readonly url: string;
+  private readonly urls: readonly string[];
+  private urlIndex = 0;
   private readonly env: TaskRunnerEnv;
   private readonly log: (line: string) => void;
   private ws: WebSocket | undefined;
@@ -186,7 +190,12 @@ class AgentRuntime implements Agent {
   private resolveDone!: (stop: AgentStop) => void;
 
   constructor(private readonly options: AgentOptions) {
-    this.url = agentSocketUrl(options.orchestrator);
+    this.urls = options.orchestrator
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean)
+      .map(agentSocketUrl);
+    if (this.urls.length === 0) this.urls = [agentSocketUrl(options.orchestrator)];
     this.server = options.server;
     this.id = options.agentId ?? `${options.server}-${randomBytes(6).toString('hex')}`;
     this.log = options.log ?? (() => {});
@@ -203,6 +212,11 @@ class AgentRuntime implements Agent {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.ticker = setInterval(() => this.tick(), 50);
     this.connect();
+  }
+
+  /** The orchestrator tried now. */
+  private get url(): string {
+    return this.urls[this.urlIndex % this.urls.length]!;
   }
 
   get connected(): boolean {
@@ -235,7 +249,8 @@ class AgentRuntime implements Agent {
 
   private connect(): void {
     if (this.stopped) return;
-    const ws = new WebSocket(this.url, {
+    const url = this.url;
+    const ws = new WebSocket(url, {
       headers: { authorization: `Bearer ${this.options.token}` },
       perMessageDeflate: false,
       handshakeTimeout: 5000,
@@ -300,6 +315,8 @@ class AgentRuntime implements Agent {
       this.log(`disconnected (${code}${reason ? `: ${reason}` : ''}); reconnecting in ${delay}ms`);
     }
     this.attempt++;
+    // Another replica may answer where this one no longer does.
+    this.urlIndex++;
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 

@@ -17,7 +17,7 @@ import {
   type AgentCommand,
   type LocalProvider,
 } from '../../../providers/local/index.ts';
-import { AgentHub, type AgentHubOptions } from './hub.ts';
+import { AgentHub, type AgentHubOptions, type DispatchSource } from './hub.ts';
 import { listenForAgents, type AgentListener } from './ws.ts';
 import {
   agentRoute,
@@ -50,8 +50,11 @@ export interface EmbeddedAgents {
   readonly localProvider: LocalProvider;
   /** The loopback URL local agents connect to; listens on first call. */
   url(): Promise<string>;
-  /** The dispatcher: server tasks to agents (but SSH hosts'), everything else to `local`. */
-  route(local: Dispatcher): Dispatcher;
+  /**
+   * The dispatcher: server tasks to agents (but SSH hosts'), everything else to `local`. Tasks
+   * for agents go to the hub here, or to `remote` (the shared queue of replicas) when given.
+   */
+  route(local: Dispatcher, remote?: Dispatcher): Dispatcher;
   /** Closes the hub, stops the local agents, and stops listening. */
   close(): Promise<void>;
 }
@@ -62,6 +65,8 @@ export function createEmbeddedAgents(config: {
   readonly serversDir: string;
   readonly handlers: readonly string[];
   readonly options?: EmbeddedAgentsOptions;
+  /** The shared queue of replicas, which the hub draws its tasks from (PostgreSQL). */
+  readonly source?: DispatchSource;
 }): EmbeddedAgents {
   const options = config.options ?? {};
   const log = options.log ?? (() => {});
@@ -70,6 +75,7 @@ export function createEmbeddedAgents(config: {
     ...options.hub,
     store: config.store,
     log,
+    ...(config.source ? { source: config.source } : {}),
     ...(options.autoStart === false
       ? {}
       : {
@@ -104,10 +110,10 @@ export function createEmbeddedAgents(config: {
     hub,
     localProvider,
     url,
-    route: (local) =>
+    route: (local, remote) =>
       createRoutingDispatcher({
         local,
-        remote: createRemoteDispatcher(hub),
+        remote: remote ?? createRemoteDispatcher(hub),
         // SSH hosts run their steps over SSH (providers/ssh); every other server has an agent.
         toAgent: agentRoute({ except: new Set(['ssh']) }),
       }),

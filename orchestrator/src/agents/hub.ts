@@ -60,6 +60,55 @@ export interface AgentHubOptions {
   readonly onAgentNeeded?: (server: string, assignment: TaskAssignment) => Promise<void>;
   /** Where the hub reports what happens to agents. @default nothing */
   readonly log?: (line: string) => void;
+  /**
+   * The shared queue of replicas on one PostgreSQL (see `cluster/`): the hub draws tasks from it
+   * for the agents connected here, and takes over tasks of agents that come from another replica.
+   */
+  readonly source?: DispatchSource;
+}
+
+/**
+ * Where a task claimed from the shared queue reports to: the replica driving its run reads what
+ * is relayed. Calls carry the lease and the agent's own `seq`, so a message relayed twice (by two
+ * replicas, around a reconnection) is stored once.
+ */
+export interface DispatchRelay {
+  /** Aborts when the run's driver asks to stop the attempt. */
+  readonly signal: AbortSignal;
+  /** The lease was granted; resolves once it is recorded, before the agent gets the task. */
+  granted(lease: LeaseRef): Promise<void>;
+  output(
+    lease: LeaseRef,
+    seq: number,
+    stream: 'stdout' | 'stderr' | 'info',
+    line: string,
+    step?: string,
+  ): void;
+  step(lease: LeaseRef, seq: number, record: StepRecord): void;
+  /** The outcome: the agent's report (with its lease and seq), or one the hub made. */
+  settle(report: TaskReport, at?: { readonly lease: LeaseRef; readonly seq: number }): void;
+  /** The agent left before it took the task (or never held it): back to the shared queue. */
+  release(): void;
+  /** The agent moved to another replica, which took the task over: forget it here. */
+  abandon(): void;
+}
+
+/** The shared queue a hub draws from when replicas share a database. */
+export interface DispatchSource {
+  /** A session of `server` has `free` slots and nothing waits for it here: claim some. */
+  pull(server: string, free: number): void;
+  /**
+   * An agent holds a lease this hub did not grant (it came from another replica): the task and a
+   * relay for it, if the queue says it is still live there.
+   */
+  adopt(
+    lease: LeaseRef,
+    server: string,
+  ): Promise<{ readonly assignment: TaskAssignment; readonly relay: DispatchRelay } | undefined>;
+  /** Another agent of the server, live on another replica, if any. */
+  liveElsewhere(server: string, agentId: string): Promise<string | undefined>;
+  /** This hub welcomed an agent: a replica it was connected to before lets go of it. */
+  welcomed(agentId: string): void;
 }
 
 /** How the hub talks to one connected agent. */
@@ -142,11 +191,13 @@ interface Entry {
   readonly assignment: TaskAssignment;
   readonly hooks: DispatchHooks;
   readonly server: string;
+  /** Set for a task of the shared queue: its messages go there. */
+  readonly relay?: DispatchRelay;
   state: 'queued' | 'granting' | 'sent' | 'settled';
   aborted: boolean;
   inflight: Inflight | undefined;
   waitTimer: NodeJS.Timeout | undefined;
-  settle(report: TaskReport): void;
+  settle(report: TaskReport, at?: { readonly lease: LeaseRef; readonly seq: number }): void;
 }
 
 interface Conn {
@@ -254,6 +305,21 @@ export class AgentHub {
     }));
   }
 
+  /**
+   * Free slots of the server's agent connected here that no task waiting here will take; 0
+   * without such an agent, or while it drains.
+   */
+  capacity(server: string): number {
+    const s = this.sessions.get(server);
+    if (!s?.link || s.draining || this.closed || this.queues.get(server)?.length) return 0;
+    return Math.max(0, s.capabilities.slots - s.inflight.size - s.granting);
+  }
+
+  /** Servers whose agent is connected here. */
+  connectedServers(): string[] {
+    return [...this.sessions.values()].filter((s) => s.link).map((s) => s.server);
+  }
+
   /** Tasks waiting in a server's queue for its agent. */
   queued(server: string): number {
     return this.queues.get(server)?.length ?? 0;
@@ -347,6 +413,48 @@ export class AgentHub {
     });
   }
 
+  /**
+   * Hands a task claimed from the shared queue to the server's agent connected here; what the
+   * agent says goes to `relay`. Without such an agent, the task goes back to the queue.
+   */
+  serve(assignment: TaskAssignment, relay: DispatchRelay): void {
+    const server = assignment.task.queue.slice('server:'.length);
+    const onAbort = () => this.abort(entry);
+    const entry: Entry = {
+      assignment,
+      hooks: { signal: relay.signal, output: () => {}, step: () => {} },
+      server,
+      relay,
+      state: 'queued',
+      aborted: false,
+      inflight: undefined,
+      waitTimer: undefined,
+      settle: (report, at) => {
+        if (entry.state === 'settled') return;
+        entry.state = 'settled';
+        relay.signal.removeEventListener('abort', onAbort);
+        relay.settle(report, at);
+      },
+    };
+    const s = this.sessions.get(server);
+    if (this.closed || !s?.link || s.draining) return relay.release();
+    if (relay.signal.aborted) {
+      return entry.settle(
+        failed({ type: 'cancelled', message: 'cancelled before it reached an agent' }, []),
+      );
+    }
+    relay.signal.addEventListener('abort', onAbort, { once: true });
+    this.queueOf(server).push(entry);
+    this.pump(server);
+  }
+
+  /** Gives a relayed task back to the shared queue, unsettled. */
+  private unserve(entry: Entry): void {
+    if (entry.state === 'settled' || !entry.relay) return;
+    entry.state = 'settled';
+    entry.relay.release();
+  }
+
   private queueOf(server: string): Entry[] {
     let q = this.queues.get(server);
     if (!q) this.queues.set(server, (q = []));
@@ -404,10 +512,12 @@ export class AgentHub {
   private pump(server: string): void {
     const s = this.sessions.get(server);
     const q = this.queues.get(server);
-    if (!s?.link || s.draining || this.closed || !q) return;
-    while (q.length > 0 && s.inflight.size + s.granting < s.capabilities.slots) {
+    if (!s?.link || s.draining || this.closed) return;
+    while (q && q.length > 0 && s.inflight.size + s.granting < s.capabilities.slots) {
       void this.assign(s, q.shift()!);
     }
+    const free = s.capabilities.slots - s.inflight.size - s.granting;
+    if (free > 0 && !q?.length) this.options.source?.pull(server, free);
   }
 
   private async assign(s: Session, entry: Entry): Promise<void> {
@@ -431,8 +541,20 @@ export class AgentHub {
       this.pump(s.server);
       return;
     }
-    s.granting--;
     const lease: LeaseRef = { runId: a.runId, taskId: a.task.id, token };
+    if (entry.relay) {
+      try {
+        // Recorded before the agent has it: whoever takes the agent over finds the task by it.
+        await entry.relay.granted(lease);
+      } catch (e: unknown) {
+        s.granting--;
+        this.log(`could not record the lease of ${a.task.id}: ${coerceError(e).message}`);
+        await this.revoke(lease);
+        this.unserve(entry);
+        return;
+      }
+    }
+    s.granting--;
     if (entry.aborted || this.closed) {
       await this.revoke(lease);
       entry.settle(
@@ -446,6 +568,10 @@ export class AgentHub {
     if (this.sessions.get(s.server) !== s || !s.link || s.draining) {
       // The agent left or began draining while the lease was granted: queue the task again.
       await this.revoke(lease);
+      if (entry.relay) {
+        this.unserve(entry);
+        return;
+      }
       entry.state = 'queued';
       this.queueOf(s.server).unshift(entry);
       if (!this.sessions.get(s.server)?.link) this.armWait(entry);
@@ -570,11 +696,21 @@ export class AgentHub {
         const inflight = this.current(s, msg.lease);
         if (!inflight || msg.seq <= inflight.lastSeq) return;
         inflight.lastSeq = msg.seq;
-        inflight.entry.hooks.output(
-          msg.stream,
-          msg.line,
-          ...(msg.step !== undefined ? [msg.step] : []),
-        );
+        if (inflight.entry.relay) {
+          inflight.entry.relay.output(
+            inflight.lease,
+            msg.seq,
+            msg.stream,
+            msg.line,
+            ...(msg.step !== undefined ? [msg.step] : []),
+          );
+        } else {
+          inflight.entry.hooks.output(
+            msg.stream,
+            msg.line,
+            ...(msg.step !== undefined ? [msg.step] : []),
+          );
+        }
         if (msg.seq - inflight.ackedSeq >= ACK_EVERY) this.ack(inflight, msg.seq);
         return;
       }
@@ -583,7 +719,8 @@ export class AgentHub {
         if (!inflight || msg.seq <= inflight.lastSeq) return;
         inflight.lastSeq = msg.seq;
         inflight.steps.push(msg.record);
-        inflight.entry.hooks.step(msg.record);
+        if (inflight.entry.relay) inflight.entry.relay.step(inflight.lease, msg.seq, msg.record);
+        else inflight.entry.hooks.step(msg.record);
         this.ack(inflight, msg.seq);
         return;
       }
@@ -597,6 +734,10 @@ export class AgentHub {
         await this.revoke(msg.lease);
         s.draining = true;
         const entry = inflight.entry;
+        if (entry.relay) {
+          this.unserve(entry);
+          return;
+        }
         if (entry.state !== 'settled') {
           entry.state = 'queued';
           entry.inflight = undefined;
@@ -649,7 +790,7 @@ export class AgentHub {
         inflight.entry.settle(this.lostReport(inflight, 'its lease was revoked'));
       } else {
         s.link?.send({ type: 'task:ack', lease, seq });
-        inflight.entry.settle(report);
+        inflight.entry.settle(report, { lease, seq });
         this.emit({ type: 'lease:reported', lease, agentId: s.agentId, duplicate: false });
       }
       this.pump(s.server);
@@ -757,6 +898,16 @@ export class AgentHub {
         `server ${hello.server} is served by live agent ${current.agentId}; stop it first`,
       );
     }
+    const elsewhere = await this.options.source?.liveElsewhere(hello.server, hello.agentId);
+    if (elsewhere !== undefined) {
+      return this.reject(
+        conn,
+        hello,
+        AGENT_CLOSE.superseded,
+        `server ${hello.server} is served by live agent ${elsewhere} on another replica; stop it first`,
+      );
+    }
+    if (conn.closed) return;
     const reg = await this.store.registerAgent({
       id: hello.agentId,
       server: hello.server,
@@ -831,8 +982,19 @@ export class AgentHub {
         continue;
       }
       const stored = await this.store.getLease(lease.runId, lease.taskId);
-      if (stored?.token === lease.token && stored.state === 'reported') done.push(lease);
-      else revoked.push(lease);
+      if (stored?.token === lease.token && stored.state === 'reported') {
+        done.push(lease);
+        continue;
+      }
+      // Granted by another replica, which this agent left: relay it from here on.
+      const adopted =
+        stored?.token === lease.token && stored.state === 'granted'
+          ? await this.options.source?.adopt(lease, s.server)
+          : undefined;
+      if (adopted) {
+        this.adopt(s, lease, adopted.assignment, adopted.relay);
+        held.add(leaseKey(lease));
+      } else revoked.push(lease);
     }
     for (const lease of revoked) await this.revoke(lease);
     conn.link.send({
@@ -863,6 +1025,7 @@ export class AgentHub {
       }
     }
     if (s.draining) await this.store.setAgentStatus(s.agentId, 'draining').catch(() => {});
+    this.options.source?.welcomed(s.agentId);
     this.log(
       `agent ${s.agentId} of server ${s.server} ${resumed ? 'reconnected' : 'connected'} (epoch ${s.epoch})`,
     );
@@ -875,6 +1038,69 @@ export class AgentHub {
     });
     if (!s.draining) for (const ready of [...(this.waiters.get(s.server) ?? [])]) ready();
     this.pump(s.server);
+  }
+
+  /** Takes over a task an agent runs under a lease another replica granted. */
+  private adopt(
+    s: Session,
+    lease: LeaseRef,
+    assignment: TaskAssignment,
+    relay: DispatchRelay,
+  ): void {
+    const onAbort = () => this.abort(entry);
+    const entry: Entry = {
+      assignment,
+      hooks: { signal: relay.signal, output: () => {}, step: () => {} },
+      server: s.server,
+      relay,
+      state: 'sent',
+      aborted: false,
+      inflight: undefined,
+      waitTimer: undefined,
+      settle: (report, at) => {
+        if (entry.state === 'settled') return;
+        entry.state = 'settled';
+        relay.signal.removeEventListener('abort', onAbort);
+        relay.settle(report, at);
+      },
+    };
+    const inflight: Inflight = {
+      lease,
+      entry,
+      session: s,
+      lastSeq: 0,
+      ackedSeq: 0,
+      completing: false,
+      cancelReason: undefined,
+      steps: [],
+    };
+    entry.inflight = inflight;
+    const key = leaseKey(lease);
+    s.inflight.set(key, inflight);
+    this.leases.set(key, inflight);
+    relay.signal.addEventListener('abort', onAbort, { once: true });
+    if (relay.signal.aborted) onAbort();
+  }
+
+  /**
+   * An agent disconnected from here reconnected to another replica, which took its tasks over:
+   * let go of it without failing them. What it did not hold goes back to the shared queue.
+   */
+  agentMoved(agentId: string): void {
+    for (const s of this.sessions.values()) {
+      if (s.agentId !== agentId || s.link) continue;
+      this.sessions.delete(s.server);
+      for (const i of [...s.inflight.values()]) {
+        this.forget(i);
+        if (i.entry.state !== 'settled') {
+          i.entry.state = 'settled';
+          i.entry.relay?.abandon();
+        }
+      }
+      this.log(`agent ${agentId} of server ${s.server} moved to another replica`);
+      this.requeueWaiting(s.server);
+      return;
+    }
   }
 
   private async disconnected(conn: Conn): Promise<void> {
@@ -919,10 +1145,13 @@ export class AgentHub {
   private async failOver(s: Session, reason: string): Promise<void> {
     const inflight = [...s.inflight.values()];
     for (const i of inflight) this.forget(i);
-    // Revoked before the tasks are released, so the retry's grant comes after.
-    await this.store.revokeAgentLeases(s.agentId).catch((e: unknown) => {
-      this.log(`could not revoke the leases of agent ${s.agentId}: ${coerceError(e).message}`);
-    });
+    // Revoked before the tasks are released, so the retry's grant comes after. With a shared
+    // queue, each relay revokes its own lease: the agent may hold others granted elsewhere.
+    if (!this.options.source) {
+      await this.store.revokeAgentLeases(s.agentId).catch((e: unknown) => {
+        this.log(`could not revoke the leases of agent ${s.agentId}: ${coerceError(e).message}`);
+      });
+    }
     for (const i of inflight) i.entry.settle(this.lostReport(i, reason));
   }
 
@@ -941,6 +1170,12 @@ export class AgentHub {
   private requeueWaiting(server: string): void {
     const q = this.queues.get(server);
     if (!q?.length || this.closed) return;
+    // Tasks of the shared queue go back to it: the agent may come back on another replica.
+    for (const entry of q.filter((e) => e.relay)) {
+      this.unqueue(entry);
+      this.unserve(entry);
+    }
+    if (!q.length) return;
     for (const entry of q) this.armWait(entry);
     this.needAgent(server, q[0]!.assignment);
   }
@@ -983,9 +1218,17 @@ export class AgentHub {
     for (const s of this.sessions.values()) {
       if (s.conn) s.conn.closed = true;
       s.link?.close(AGENT_CLOSE.goingAway, 'the orchestrator is shutting down');
-      for (const i of s.inflight.values()) i.entry.settle(shutdownReport());
+      for (const i of s.inflight.values()) {
+        // A relayed task goes on: its agent reconnects to another replica, which takes it over.
+        if (!i.entry.relay) i.entry.settle(shutdownReport());
+      }
     }
-    for (const q of this.queues.values()) for (const e of q.splice(0)) e.settle(shutdownReport());
+    for (const q of this.queues.values()) {
+      for (const e of q.splice(0)) {
+        if (e.relay) this.unserve(e);
+        else e.settle(shutdownReport());
+      }
+    }
     await Promise.allSettled([...this.starting.values()]);
   }
 }

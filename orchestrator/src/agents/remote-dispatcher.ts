@@ -25,9 +25,14 @@ export interface RoutingDispatcherOptions {
 
 /** Creates a dispatcher that sends each assignment to the local or the remote one. */
 export function createRoutingDispatcher(options: RoutingDispatcherOptions): Dispatcher {
+  const pick = (assignment: TaskAssignment) =>
+    options.toAgent(assignment) ? options.remote : options.local;
+  const canReattach = options.local.reattach ?? options.remote.reattach;
   return {
-    dispatch: (assignment, hooks) =>
-      (options.toAgent(assignment) ? options.remote : options.local).dispatch(assignment, hooks),
+    dispatch: (assignment, hooks) => pick(assignment).dispatch(assignment, hooks),
+    ...(canReattach
+      ? { reattach: async (assignment, hooks) => pick(assignment).reattach?.(assignment, hooks) }
+      : {}),
   };
 }
 

@@ -50,6 +50,8 @@ export interface ServerOptions extends OrchestratorOptions {
   readonly log?: (line: string) => void;
   /** Serve this orchestrator instead of creating one (it is closed with the server). */
   readonly orchestrator?: Orchestrator;
+  /** The URL other replicas and operators reach this one at. @default `http://HOST:PORT` */
+  readonly advertiseUrl?: string;
 }
 
 /** A running server. */
@@ -107,14 +109,26 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   );
   let orchestrator: Orchestrator;
   try {
+    const port = (httpServer.address() as AddressInfo).port;
     orchestrator =
       options.orchestrator ??
-      (await createOrchestrator({
-        ...(options.databaseUrl !== undefined ? { databaseUrl: options.databaseUrl } : {}),
-        ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
-        ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-        ...(options.handlers !== undefined ? { handlers: options.handlers } : {}),
-      }));
+      (await createOrchestrator(
+        {
+          ...(options.databaseUrl !== undefined ? { databaseUrl: options.databaseUrl } : {}),
+          ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
+          ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+          ...(options.handlers !== undefined ? { handlers: options.handlers } : {}),
+          ...(options.replicaId !== undefined ? { replicaId: options.replicaId } : {}),
+          ...(options.leaseTtlMs !== undefined ? { leaseTtlMs: options.leaseTtlMs } : {}),
+          // A server is a replica: it takes over runs nobody drives and serves any agent.
+          claimRuns: options.claimRuns ?? true,
+        },
+        {
+          log,
+          url: options.advertiseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+          ...(options.version !== undefined ? { version: options.version } : {}),
+        },
+      ));
   } catch (e: unknown) {
     await new Promise((resolve) => httpServer.close(resolve));
     throw e;

@@ -59,4 +59,10 @@ export interface DispatchHooks {
 /** Runs assignments on their queues. */
 export interface Dispatcher {
   dispatch(assignment: TaskAssignment, hooks: DispatchHooks): Promise<TaskReport>;
+  /**
+   * Re-attaches to an attempt a previous driver of the run dispatched (the run was taken over
+   * after its driver stopped): resolves with its report once it ends, or with `undefined` at
+   * once when this dispatcher cannot find it — the attempt then counts as interrupted.
+   */
+  reattach?(assignment: TaskAssignment, hooks: DispatchHooks): Promise<TaskReport | undefined>;
 }

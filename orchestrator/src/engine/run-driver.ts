@@ -36,7 +36,7 @@ import type {
   TaskWrite,
 } from './types.ts';
 import { FINAL_RUN_STATUSES } from './types.ts';
-import { EngineError } from './errors.ts';
+import { DriverStoppedError, EngineError } from './errors.ts';
 
 /** What the driver needs from the store. */
 export interface EngineStore {
@@ -212,23 +212,15 @@ export class RunDriver {
    */
   async start(): Promise<void> {
     const now = this.clock.now();
+    const reattaching: TaskNode[] = [];
     for (const node of this.tasks.values()) {
       if (node.s.status !== 'running') continue;
-      // Caught mid-flight by a crash: that attempt is over; retry it only as its policy allows.
-      this.pendingAttempts.push({
-        taskId: node.plan.id,
-        attempt: node.s.attempts,
-        status: 'interrupted',
-        startedAt: node.s.startedAt ?? now,
-        finishedAt: now,
-        failure: { type: 'interrupted', message: 'the orchestrator stopped while it ran' },
-      });
-      this.emit('task:interrupted', { attempt: node.s.attempts }, node);
-      this.afterFailure(node, {
-        type: 'interrupted',
-        message: 'the orchestrator stopped while the task ran',
-      });
+      // Dispatched by a driver that stopped: where the dispatcher can find the attempt again
+      // (an agent's task in the shared queue), wait for it rather than run it again.
+      if (this.options.dispatcher.reattach) reattaching.push(node);
+      else this.interrupt(node, now);
     }
+    for (const node of reattaching) void this.resumeTask(node);
     if (FINAL_RUN_STATUSES.has(this.status)) {
       await this.flush();
       this.settle.resolve(this.status);
@@ -638,6 +630,95 @@ export class RunDriver {
 
   // ── running a task ───────────────────────────────────────────────────────
 
+  /** Caught mid-flight by a crash: that attempt is over; retry it only as its policy allows. */
+  private interrupt(node: TaskNode, now: Date): void {
+    this.pendingAttempts.push({
+      taskId: node.plan.id,
+      attempt: node.s.attempts,
+      status: 'interrupted',
+      startedAt: node.s.startedAt ?? now,
+      finishedAt: now,
+      failure: { type: 'interrupted', message: 'the orchestrator stopped while it ran' },
+    });
+    this.emit('task:interrupted', { attempt: node.s.attempts }, node);
+    this.afterFailure(node, {
+      type: 'interrupted',
+      message: 'the orchestrator stopped while the task ran',
+    });
+  }
+
+  /** Marks a task running in the counts (a new attempt, or one re-attached to). */
+  private enterRunning(node: TaskNode): AbortController {
+    const controller = new AbortController();
+    node.running = { controller };
+    this.running++;
+    node.op.running++;
+    this.queueRunning.set(node.plan.queue, (this.queueRunning.get(node.plan.queue) ?? 0) + 1);
+    return controller;
+  }
+
+  private leaveRunning(node: TaskNode): 'timeout' | 'terminate' | undefined {
+    const reason = node.running?.reason;
+    node.running = undefined;
+    this.running--;
+    node.op.running--;
+    this.queueRunning.set(node.plan.queue, (this.queueRunning.get(node.plan.queue) ?? 1) - 1);
+    return reason;
+  }
+
+  /** What an executor calls back with while it runs an attempt. */
+  private hooksFor(node: TaskNode, attempt: number, steps: StepRecord[], signal: AbortSignal) {
+    return {
+      signal,
+      output: (stream: 'stdout' | 'stderr' | 'info', line: string, step?: string) =>
+        this.emit('task:output', { stream, line, ...(step !== undefined ? { step } : {}) }, node),
+      step: (record: StepRecord) => {
+        steps.push(record);
+        // Kept on the task as it goes, so a rollback after a crash knows what to undo.
+        node.s.result = { steps: [...steps] };
+        this.dirtyTasks.add(node);
+        this.emit('task:step', { ...record, attempt }, node);
+      },
+    };
+  }
+
+  /**
+   * Waits for an attempt the previous driver dispatched, found again by the dispatcher; an
+   * attempt it cannot find is interrupted, as after a crash.
+   */
+  private async resumeTask(node: TaskNode): Promise<void> {
+    const attempt = node.s.attempts;
+    const startedAt = node.s.startedAt ?? this.clock.now();
+    const controller = this.enterRunning(node);
+    const steps: StepRecord[] = [];
+    const left = node.op.plan.timeout * 1000 - (this.clock.now().getTime() - startedAt.getTime());
+    const cancelTimeout = this.clock.setTimer(Math.max(0, left), () => {
+      if (node.running) node.running.reason ??= 'timeout';
+      controller.abort(new Error('timeout'));
+    });
+    let report: TaskReport | undefined;
+    try {
+      report = await this.options.dispatcher.reattach!(
+        this.assignment(node, 'execute', attempt),
+        this.hooksFor(node, attempt, steps, controller.signal),
+      );
+    } catch {
+      report = undefined;
+    } finally {
+      cancelTimeout();
+    }
+    if (this.fatal !== undefined) return;
+    if (report === undefined) {
+      this.leaveRunning(node);
+      this.interrupt(node, this.clock.now());
+      this.pump();
+      void this.flush().catch(() => {});
+      return;
+    }
+    this.emit('task:reattached', { attempt }, node);
+    this.completeTask(node, attempt, startedAt, report, steps);
+  }
+
   private async runTask(node: TaskNode): Promise<void> {
     const now = this.clock.now();
     const attempt = node.s.attempts + 1;
@@ -651,11 +732,7 @@ export class RunDriver {
     });
     this.dirtyTasks.add(node);
     node.op.ready.delete(node);
-    const controller = new AbortController();
-    node.running = { controller };
-    this.running++;
-    node.op.running++;
-    this.queueRunning.set(node.plan.queue, (this.queueRunning.get(node.plan.queue) ?? 0) + 1);
+    const controller = this.enterRunning(node);
     if (node.op.s.status === 'pending') {
       this.setOp(node.op, { status: 'running', startedAt: now });
       this.emit('operation:started', {}, undefined, node.op);
@@ -674,18 +751,10 @@ export class RunDriver {
       // The intent is durable before the side effect.
       await this.flush();
       if (controller.signal.aborted) throw new Error('aborted before start');
-      report = await this.options.dispatcher.dispatch(this.assignment(node, 'execute', attempt), {
-        signal: controller.signal,
-        output: (stream, line, step) =>
-          this.emit('task:output', { stream, line, ...(step !== undefined ? { step } : {}) }, node),
-        step: (record) => {
-          steps.push(record);
-          // Kept on the task as it goes, so a rollback after a crash knows what to undo.
-          node.s.result = { steps: [...steps] };
-          this.dirtyTasks.add(node);
-          this.emit('task:step', { ...record, attempt }, node);
-        },
-      });
+      report = await this.options.dispatcher.dispatch(
+        this.assignment(node, 'execute', attempt),
+        this.hooksFor(node, attempt, steps, controller.signal),
+      );
     } catch (e: unknown) {
       report = {
         status: 'failed',
@@ -696,11 +765,18 @@ export class RunDriver {
       cancelTimeout();
     }
     if (this.fatal !== undefined) return;
-    const reason = node.running?.reason;
-    node.running = undefined;
-    this.running--;
-    node.op.running--;
-    this.queueRunning.set(node.plan.queue, (this.queueRunning.get(node.plan.queue) ?? 1) - 1);
+    this.completeTask(node, attempt, now, report, steps);
+  }
+
+  /** Records what came of an attempt, and starts what it unblocked. */
+  private completeTask(
+    node: TaskNode,
+    attempt: number,
+    now: Date,
+    report: TaskReport,
+    steps: StepRecord[],
+  ): void {
+    const reason = this.leaveRunning(node);
     const finishedAt = this.clock.now();
     const result: TaskResult = report.result.steps.length ? report.result : { steps };
     node.s.result = result;
@@ -1238,13 +1314,24 @@ export class RunDriver {
     return Object.keys(batch).length ? batch : undefined;
   }
 
+  /**
+   * Stops driving at once, deciding and writing nothing more (the lease was lost, or this
+   * orchestrator is stopping); `done` rejects with `reason`. Whoever drives the run next resumes
+   * it from the store.
+   */
+  abandon(reason: unknown): void {
+    this.die(reason);
+  }
+
   /** The store failed or the lease was lost: stop everything, decide nothing more. */
   private die(e: unknown): void {
     if (this.fatal !== undefined) return;
     this.fatal = e;
+    // Tasks in this process stop; tasks on agents go on, for the next driver to re-attach to.
+    const stop = new DriverStoppedError(this.runId, e);
     for (const node of this.tasks.values()) {
       node.cancelRetryTimer?.();
-      node.running?.controller.abort(new Error('the orchestrator lost its store'));
+      node.running?.controller.abort(stop);
     }
     this.settle.reject(e);
   }

@@ -34,6 +34,11 @@ export const RUN_STATUSES = [
 ] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
+/** What can be done to a run once it exists. */
+export const RUN_ACTIONS = ['pause', 'resume', 'cancel', 'terminate', 'retry', 'rollback'] as const;
+/** An action on a run. */
+export type RunAction = (typeof RUN_ACTIONS)[number];
+
 /** States a run ends in (until a retry or rollback reopens it). */
 export const FINAL_RUN_STATUSES: ReadonlySet<RunStatus> = new Set([
   'succeeded',
@@ -167,6 +172,8 @@ export interface OrchestratorEventMap {
   'task:succeeded': { attempt: number; durationMs: number };
   'task:failed': { attempt: number; failure: TaskFailure; final: boolean; retryInMs?: number };
   'task:interrupted': { attempt: number };
+  /** A driver taking the run over found the attempt still running (or done) on its agent. */
+  'task:reattached': { attempt: number };
   'task:skipped': { reason: string };
   'task:cancelled': Record<string, never>;
   'task:compensating': Record<string, never>;

@@ -48,5 +48,9 @@ export function withSecrets(inner: Dispatcher, loader: SecretsLoader): Dispatche
       });
       return redactor.value(report);
     },
+    // A re-attached attempt runs on an agent already, whose relay read and redacts its secrets.
+    ...(inner.reattach
+      ? { reattach: (assignment, hooks) => inner.reattach!(assignment, hooks) }
+      : {}),
   };
 }

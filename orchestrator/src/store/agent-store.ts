@@ -316,7 +316,7 @@ export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
   return store;
 }
 
-/** The rows of a raw query, whichever driver ran it. */
-function rowsOf<T>(result: unknown): T[] {
+/** The rows of a raw query, whichever driver ran it. @internal */
+export function rowsOf<T>(result: unknown): T[] {
   return (Array.isArray(result) ? result : (result as { rows: T[] }).rows) as T[];
 }

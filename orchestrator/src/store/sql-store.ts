@@ -14,6 +14,7 @@ import { StoreError, LeaseLostError } from './errors.ts';
 import type { Attempt, NewRun, RunFilter, RunInfo, RunPage, Store } from './store.ts';
 import * as t from './tables.ts';
 import { createSqlAgentStore } from './agent-store.ts';
+import { createSqlClusterStore } from './cluster-store.ts';
 import type {
   Batch,
   Fence,
@@ -42,6 +43,15 @@ export interface Driver {
   readonly db: AnyPgDatabase;
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Listens on a notification channel; `onListen` is called once listening and again after each
+   * reconnection (notifications sent meanwhile are lost: catch up then).
+   */
+  listen(
+    channel: string,
+    onMessage: (payload: string) => void,
+    onListen?: () => void,
+  ): Promise<() => Promise<void>>;
 }
 
 const DEFAULT_PAGE = 50;
@@ -63,6 +73,10 @@ export function createSqlStore(driver: Driver): Store {
   const store: Store = {
     driver: driver.name,
     agents: createSqlAgentStore(db),
+    cluster: createSqlClusterStore(db),
+
+    listen: (channel, onMessage, onListen) =>
+      wrap(`listen on ${channel}`, () => driver.listen(channel, onMessage, onListen)),
 
     migrate: () => wrap('migrate', () => driver.migrate()),
 
@@ -93,6 +107,13 @@ export function createSqlStore(driver: Driver): Store {
               plan: input.plan,
               labels: { ...input.labels },
               idempotency_key: input.idempotencyKey ?? null,
+              ...(input.lease
+                ? {
+                    lease_owner: input.lease.owner,
+                    lease_token: 1,
+                    lease_expires_at: sql`now() + ${`${input.lease.ttlMs} milliseconds`}::interval`,
+                  }
+                : {}),
             })
             .returning();
           const operations = input.plan.operations.map((op, position) => ({

@@ -17,6 +17,7 @@ import type {
   RunStatus,
 } from '../engine/types.ts';
 import type { AgentStore } from './agent-store.ts';
+import type { ClusterStore } from './cluster-store.ts';
 
 export type {
   AttemptWrite,
@@ -27,6 +28,7 @@ export type {
   TaskWrite,
 } from '../engine/types.ts';
 export type * from './agent-store.ts';
+export type * from './cluster-store.ts';
 
 /** A run to create, with its plan. */
 export interface NewRun {
@@ -36,6 +38,8 @@ export interface NewRun {
   readonly plan: Plan;
   readonly labels?: Readonly<Record<string, string>>;
   readonly idempotencyKey?: string;
+  /** Created leased to this owner for `ttlMs`, so no other replica claims it first. */
+  readonly lease?: { readonly owner: string; readonly ttlMs: number };
 }
 
 /** Filters for {@link Store.listRuns}. */
@@ -103,4 +107,18 @@ export interface Store {
 
   /** Agents and the leases they hold on tasks (see `agents/`). */
   readonly agents: AgentStore;
+  /** Replicas, run leases, forwarded commands and the shared agent queue (see `cluster/`). */
+  readonly cluster: ClusterStore;
+
+  /**
+   * Listens on a notification channel (`LISTEN`); `onListen` runs once listening and again after
+   * every reconnection, when notifications sent meanwhile were lost and the caller catches up.
+   *
+   * @returns a function that stops listening
+   */
+  listen(
+    channel: string,
+    onMessage: (payload: string) => void,
+    onListen?: () => void,
+  ): Promise<() => Promise<void>>;
 }

@@ -208,6 +208,105 @@ export const taskLeases = pgTable(
   ],
 );
 
+/**
+ * Orchestrator replicas sharing one PostgreSQL: each heartbeats its row while it lives. A replica
+ * whose heartbeat is older than the lease timeout is dead: its runs and claims are taken over.
+ */
+export const replicas = pgTable('replicas', {
+  id: text('id').primaryKey(),
+  /** Where its API answers, if it said. */
+  url: text('url'),
+  host: text('host').notNull(),
+  pid: integer('pid').notNull(),
+  version: text('version').notNull(),
+  started_at: ts('started_at').notNull().defaultNow(),
+  heartbeat_at: ts('heartbeat_at').notNull().defaultNow(),
+  /** Set when it stopped gracefully. */
+  stopped_at: ts('stopped_at'),
+});
+
+/**
+ * A control action (pause, retry, …) asked of a run driven by another replica: the replica
+ * holding the run's lease carries it out and writes the outcome.
+ */
+export const runCommands = pgTable(
+  'run_commands',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    run_id: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    action: text('action').notNull(),
+    options: jsonb('options').notNull(),
+    requested_by: text('requested_by').notNull(),
+    /** `pending` until the driving replica sets `done` or `failed`. */
+    state: text('state').notNull(),
+    /** `{status}` when done, `{code, message}` when failed. */
+    outcome: jsonb('outcome'),
+    created_at: ts('created_at').notNull().defaultNow(),
+    done_at: ts('done_at'),
+  },
+  (t) => [index('run_commands_run_state').on(t.run_id, t.state)],
+);
+
+/**
+ * The shared task queue of agents: a driver enqueues an attempt for a server, whichever replica
+ * that server's agent is connected to claims it (`FOR UPDATE SKIP LOCKED`), and relays what the
+ * agent says back through `dispatch_messages`. The assignment is stored without secret values.
+ */
+export const dispatches = pgTable(
+  'dispatches',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    run_id: text('run_id')
+      .notNull()
+      .references(() => runs.id, { onDelete: 'cascade' }),
+    task_id: text('task_id').notNull(),
+    attempt: integer('attempt').notNull(),
+    /** `execute` or `compensate`. */
+    mode: text('mode').notNull(),
+    server: text('server').notNull(),
+    assignment: jsonb('assignment').notNull(),
+    /** `queued`, `claimed` (by `claimed_by`, sent under `token`), or `done`. */
+    state: text('state').notNull(),
+    /** The replica driving the run, which waits for the outcome. */
+    owner: text('owner').notNull(),
+    claimed_by: text('claimed_by'),
+    /** The agent lease's fencing token, once granted. */
+    token: bigint('token', { mode: 'number' }),
+    /** Set by the owner to stop the attempt (terminate, timeout). */
+    cancel_reason: text('cancel_reason'),
+    created_at: ts('created_at').notNull().defaultNow(),
+    claimed_at: ts('claimed_at'),
+    done_at: ts('done_at'),
+  },
+  (t) => [
+    uniqueIndex('dispatches_attempt').on(t.run_id, t.task_id, t.attempt, t.mode),
+    index('dispatches_server_state').on(t.server, t.state, t.id),
+    index('dispatches_claimed_by').on(t.claimed_by, t.state),
+  ],
+);
+
+/**
+ * What an agent said about a dispatch (output lines, finished steps, the report), relayed by the
+ * replica it is connected to, for the replica driving the run. `seq` is the agent's own numbering
+ * under a lease `token`, so a message sent again after a reconnect is stored once.
+ */
+export const dispatchMessages = pgTable(
+  'dispatch_messages',
+  {
+    dispatch_id: bigint('dispatch_id', { mode: 'number' })
+      .notNull()
+      .references(() => dispatches.id, { onDelete: 'cascade' }),
+    token: bigint('token', { mode: 'number' }).notNull(),
+    seq: integer('seq').notNull(),
+    /** `output`, `step` or `report`. */
+    kind: text('kind').notNull(),
+    body: jsonb('body').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.dispatch_id, t.token, t.seq] })],
+);
+
 export type RunRow = typeof runs.$inferSelect;
 export type OperationRow = typeof operations.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
@@ -216,3 +315,7 @@ export type EventRow = typeof events.$inferSelect;
 export type CheckpointRow = typeof checkpoints.$inferSelect;
 export type AgentRow = typeof agents.$inferSelect;
 export type TaskLeaseRow = typeof taskLeases.$inferSelect;
+export type ReplicaRow = typeof replicas.$inferSelect;
+export type RunCommandRow = typeof runCommands.$inferSelect;
+export type DispatchRow = typeof dispatches.$inferSelect;
+export type DispatchMessageRow = typeof dispatchMessages.$inferSelect;

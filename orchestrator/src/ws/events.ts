@@ -30,7 +30,8 @@ import { FINAL_EVENT_STATUS } from './protocol.ts';
 
 /** What the hub needs: committed events as they are published, and the log to replay. */
 export interface EventHubSource {
-  subscribe(listener: EventListener): () => void;
+  /** With `remote`, events of runs other replicas drive come too (see `cluster/event-feed.ts`). */
+  subscribe(listener: EventListener, options?: { readonly remote?: boolean }): () => void;
   readonly store: Pick<Store, 'events' | 'allEvents' | 'getRun'>;
 }
 
@@ -170,9 +171,12 @@ export function createEventHub(source: EventHubSource, options: EventHubOptions 
     }
     for (const sub of touched) sub.flush();
   };
-  const stopListening = source.subscribe((event) => {
-    if (pending.push(event) === 1) queueMicrotask(dispatch);
-  });
+  const stopListening = source.subscribe(
+    (event) => {
+      if (pending.push(event) === 1) queueMicrotask(dispatch);
+    },
+    { remote: true },
+  );
 
   // Many clients subscribing at once (a dashboard wall, everyone reconnecting after a restart)
   // ask the store the same thing: one query answers them all. A read is issued only after every

@@ -80,6 +80,11 @@ export async function createPgliteDriver(options: PgliteOptions): Promise<Driver
       if (fresh && !template) await writeTemplate(client, templateFile);
       if (!inMemory) writeFileSync(readyMarker, 'migrated\n');
     },
+    listen: async (channel, onMessage, onListen) => {
+      const unlisten = await client.listen(channel, onMessage);
+      onListen?.();
+      return unlisten;
+    },
     close: async () => {
       try {
         await client.close();

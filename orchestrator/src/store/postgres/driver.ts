@@ -41,6 +41,11 @@ export async function createPostgresDriver(options: PostgresOptions): Promise<Dr
         await single.end();
       }
     },
+    listen: async (channel, onMessage, onListen) => {
+      // postgres.js keeps one connection for notifications and listens again after a reconnect.
+      const { unlisten } = await client.listen(channel, onMessage, onListen);
+      return unlisten;
+    },
     close: () => client.end({ timeout: 5 }),
   };
 }
