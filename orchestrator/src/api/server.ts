@@ -11,12 +11,14 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { createOrchestrator, type Orchestrator } from '../orchestrator.ts';
 import type { OrchestratorOptions } from '../options.ts';
 import { attachWebSocket, type WebSocketEndpoint } from '../ws/server.ts';
 import { attachAgentSocket } from '../agents/ws.ts';
+import { createServerRunLogs, type ServerRunLogs } from '../logging/server-logs.ts';
 import { createApp } from './app.ts';
 import { createAuth, loadTokens, type Auth } from './auth.ts';
 import { ApiConfigError } from './errors.ts';
@@ -46,8 +48,17 @@ export interface ServerOptions extends OrchestratorOptions {
   readonly shutdownGraceMs?: number;
   /** The version reported by `/openapi.json` and `muster_build_info`. @default '0.1.0' */
   readonly version?: string;
-  /** Where the server reports what it does (start, resumed runs, errors). @default stderr */
+  /** Where the server reports what it does (start, resumed runs, agents, errors). @default stderr */
   readonly log?: (line: string) => void;
+  /**
+   * Where runs' log files go: a workflow's relative `logging.path` resolves inside it, and no
+   * path may leave it (see `logging/server-logs.ts`).
+   *
+   * @default `<stateDir>/logs`
+   */
+  readonly logDir?: string;
+  /** Where runs' `stdout` log destination writes. @default process.stdout */
+  readonly runLogStdout?: { write(text: string): unknown };
   /** Serve this orchestrator instead of creating one (it is closed with the server). */
   readonly orchestrator?: Orchestrator;
 }
@@ -65,6 +76,10 @@ export interface RunningServer {
   readonly webSocket: WebSocketEndpoint;
   /** Ids of the runs picked up again at start. */
   readonly resumed: readonly string[];
+  /** The directory runs' log files go in. */
+  readonly logDir: string;
+  /** The runs' logs (open runs and files, for checks). */
+  readonly runLogs: ServerRunLogs;
   /** Stops gracefully; safe to call more than once. */
   close(): Promise<void>;
 }
@@ -109,12 +124,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   try {
     orchestrator =
       options.orchestrator ??
-      (await createOrchestrator({
-        ...(options.databaseUrl !== undefined ? { databaseUrl: options.databaseUrl } : {}),
-        ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
-        ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-        ...(options.handlers !== undefined ? { handlers: options.handlers } : {}),
-      }));
+      (await createOrchestrator(
+        {
+          ...(options.databaseUrl !== undefined ? { databaseUrl: options.databaseUrl } : {}),
+          ...(options.stateDir !== undefined ? { stateDir: options.stateDir } : {}),
+          ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
+          ...(options.handlers !== undefined ? { handlers: options.handlers } : {}),
+        },
+        // What happens to agents (connected, lost, refused) goes to the server's log.
+        { agents: { log: (line) => log(`agents: ${line}`) } },
+      ));
   } catch (e: unknown) {
     await new Promise((resolve) => httpServer.close(resolve));
     throw e;
@@ -125,6 +144,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     getRun: (id) => orchestrator.store.getRun(id),
   });
   const detach = metrics.attach(orchestrator);
+  // Each run's events to the logs its workflow's `logging` describes, from before resumed runs
+  // start, so they append to the files they were writing.
+  const logDir = resolve(options.logDir ?? join(orchestrator.options.stateDir, 'logs'));
+  const runLogs = createServerRunLogs(orchestrator.store, {
+    logDir,
+    log,
+    ...(options.runLogStdout ? { stdout: options.runLogStdout } : {}),
+  });
+  const unsubscribeRunLogs = orchestrator.subscribe((e) => void runLogs.log(e));
   const app = createApp({
     orchestrator,
     auth,
@@ -176,6 +204,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       detach();
       await metrics.settled();
       await orchestrator.close();
+      unsubscribeRunLogs();
+      runLogs.close();
     })());
 
   return {
@@ -188,6 +218,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     auth,
     webSocket,
     resumed,
+    logDir,
+    runLogs,
     close,
   };
 }
