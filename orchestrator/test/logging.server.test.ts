@@ -314,7 +314,7 @@ describe('run logs under muster server', () => {
       });
       expect(held).toEqual([]);
     }
-  });
+  }, 60_000);
 
   test('old files of a run’s log directory are pruned by its retention', async () => {
     const logDir = join(server.logDir, 'kept');
@@ -394,5 +394,5 @@ describe('a run resumed by the next server', () => {
     } finally {
       await second.server.close();
     }
-  });
+  }, 90_000);
 });
