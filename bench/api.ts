@@ -176,6 +176,9 @@ async function main(): Promise<void> {
     orchestrator,
     tokensEnv: `operator:${TOKEN}`,
     log: () => {},
+    // Runs' log files are written (their cost is measured); their console lines would bury the
+    // figures.
+    runLogStdout: { write: () => true },
   });
   console.log(
     `bench/api: ${server.url}, store ${orchestrator.store.driver}, ${CLIENTS} clients, ` +

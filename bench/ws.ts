@@ -85,6 +85,9 @@ async function main(): Promise<void> {
     orchestrator,
     tokensEnv: `viewer:${TOKEN}`,
     log: () => {},
+    // Runs' log files are written (their cost is measured); their console lines would bury the
+    // figures.
+    runLogStdout: { write: () => true },
   });
   const wsUrl = `${server.url.replace('http', 'ws')}/ws`;
   const children = Array.from({ length: PROCESSES }, () =>

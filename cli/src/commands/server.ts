@@ -7,6 +7,10 @@
  * Tokens come from `--tokens-file` and `MUSTER_TOKENS`; without any, the server refuses to start
  * unless `--insecure-no-auth` is given.
  *
+ * Runs log as their workflow's `logging` says: files under `--log-dir` (default
+ * `<state-dir>/logs`; a `logging.path` must stay inside it), and the `stdout` destination on this
+ * process's stdout. The server's own messages, agents' comings and goings included, go to stderr.
+ *
  * @module
  */
 import type { Command } from 'commander';
@@ -18,6 +22,7 @@ interface ServerFlags {
   host?: string;
   databaseUrl?: string;
   stateDir?: string;
+  logDir?: string;
   tokensFile?: string;
   bodyLimit?: string;
   concurrency?: string;
@@ -40,6 +45,10 @@ export function serverCommand(program: Command): void {
       'PostgreSQL instead of the embedded database (env DATABASE_URL)',
     )
     .option('--state-dir <dir>', "Muster's local state (default .muster, env MUSTER_STATE_DIR)")
+    .option(
+      '--log-dir <dir>',
+      "runs' log files; a workflow's logging.path resolves inside it (default <state-dir>/logs)",
+    )
     .option(
       '--tokens-file <file>',
       'API tokens, one role:token[:name] a line (also env MUSTER_TOKENS=role:token,…)',
@@ -76,6 +85,7 @@ async function server(flags: ServerFlags): Promise<number> {
     ...(flags.host ? { host: flags.host } : {}),
     ...(flags.databaseUrl ? { databaseUrl: flags.databaseUrl } : {}),
     ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
+    ...(flags.logDir ? { logDir: flags.logDir } : {}),
     ...(flags.tokensFile ? { tokensFile: flags.tokensFile } : {}),
     ...(tokensEnv ? { tokensEnv } : {}),
     ...(bodyLimit !== undefined ? { bodyLimit } : {}),
@@ -92,6 +102,7 @@ async function server(flags: ServerFlags): Promise<number> {
       'muster server: WARNING: --insecure-no-auth: every request is accepted as an operator\n',
     );
   }
+  process.stderr.write(`muster server: run logs under ${running.logDir}\n`);
   process.stderr.write(`listening on ${running.url}\n`);
 
   return new Promise<number>((resolve) => {

@@ -114,6 +114,8 @@ export async function startTestServer(): Promise<TestServer> {
     tokensEnv: `operator:${TOKENS.operator},viewer:${TOKENS.viewer}`,
     shutdownGraceMs: 500,
     log: () => {},
+    // Runs' console log lines would fill the test output; their files stay in the state dir.
+    runLogStdout: { write: () => true },
   });
   const files: Record<string, string> = {};
   for (const [name, workflow] of Object.entries(WORKFLOWS)) {

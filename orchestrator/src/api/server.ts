@@ -11,12 +11,14 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { createOrchestrator, type Orchestrator } from '../orchestrator.ts';
 import type { OrchestratorOptions } from '../options.ts';
 import { attachWebSocket, type WebSocketEndpoint } from '../ws/server.ts';
 import { attachAgentSocket } from '../agents/ws.ts';
+import { createServerRunLogs, type ServerRunLogs } from '../logging/server-logs.ts';
 import { createApp } from './app.ts';
 import { createAuth, loadTokens, type Auth } from './auth.ts';
 import { ApiConfigError } from './errors.ts';
@@ -46,8 +48,17 @@ export interface ServerOptions extends OrchestratorOptions {
   readonly shutdownGraceMs?: number;
   /** The version reported by `/openapi.json` and `muster_build_info`. @default '0.1.0' */
   readonly version?: string;
-  /** Where the server reports what it does (start, resumed runs, errors). @default stderr */
+  /** Where the server reports what it does (start, resumed runs, agents, errors). @default stderr */
   readonly log?: (line: string) => void;
+  /**
+   * Where runs' log files go: a workflow's relative `logging.path` resolves inside it, and no
+   * path may leave it (see `logging/server-logs.ts`).
+   *
+   * @default `<stateDir>/logs`
+   */
+  readonly logDir?: string;
+  /** Where runs' `stdout` log destination writes. @default process.stdout */
+  readonly runLogStdout?: { write(text: string): unknown };
   /** Serve this orchestrator instead of creating one (it is closed with the server). */
   readonly orchestrator?: Orchestrator;
   /** The URL other replicas and operators reach this one at. @default `http://HOST:PORT` */
@@ -67,6 +78,10 @@ export interface RunningServer {
   readonly webSocket: WebSocketEndpoint;
   /** Ids of the runs picked up again at start. */
   readonly resumed: readonly string[];
+  /** The directory runs' log files go in. */
+  readonly logDir: string;
+  /** The runs' logs (open runs and files, for checks). */
+  readonly runLogs: ServerRunLogs;
   /** Stops gracefully; safe to call more than once. */
   close(): Promise<void>;
 }
@@ -127,6 +142,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
           log,
           url: options.advertiseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
           ...(options.version !== undefined ? { version: options.version } : {}),
+          // What happens to agents (connected, lost, refused) goes to the server's log.
+          agents: { log: (line) => log(`agents: ${line}`) },
         },
       ));
   } catch (e: unknown) {
@@ -139,6 +156,15 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     getRun: (id) => orchestrator.store.getRun(id),
   });
   const detach = metrics.attach(orchestrator);
+  // Each run's events to the logs its workflow's `logging` describes, from before resumed runs
+  // start, so they append to the files they were writing.
+  const logDir = resolve(options.logDir ?? join(orchestrator.options.stateDir, 'logs'));
+  const runLogs = createServerRunLogs(orchestrator.store, {
+    logDir,
+    log,
+    ...(options.runLogStdout ? { stdout: options.runLogStdout } : {}),
+  });
+  const unsubscribeRunLogs = orchestrator.subscribe((e) => void runLogs.log(e));
   const app = createApp({
     orchestrator,
     auth,
@@ -190,6 +216,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       detach();
       await metrics.settled();
       await orchestrator.close();
+      unsubscribeRunLogs();
+      runLogs.close();
     })());
 
   return {
@@ -202,6 +230,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     auth,
     webSocket,
     resumed,
+    logDir,
+    runLogs,
     close,
   };
 }

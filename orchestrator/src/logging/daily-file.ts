@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Options of {@link createDailyFileDestination}. */
@@ -18,7 +18,18 @@ export interface DailyFileOptions {
   readonly prefix?: string;
   /** @default Date.now */
   readonly now?: () => number;
+  /**
+   * Open the day's file when it is a symbolic link. `muster server` says no, so that a link
+   * planted in a run's log directory cannot send the server's writes elsewhere.
+   *
+   * @default true
+   */
+  readonly followSymlinks?: boolean;
 }
+
+/** Flags of a day's file that is never a symbolic link: `a`, and `O_NOFOLLOW`. */
+const APPEND_NO_FOLLOW =
+  constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
 
 /** A destination pino (or anything) writes lines to. */
 export interface DailyFileDestination {
@@ -26,6 +37,7 @@ export interface DailyFileDestination {
   write(text: string): void;
   /** The file written to now. */
   readonly file: string;
+  /** Closes the file (a later write opens it again). */
   close(): void;
 }
 
@@ -54,10 +66,13 @@ export function createDailyFileDestination(options: DailyFileOptions): DailyFile
     const today = new Date(now()).toISOString().slice(0, 10);
     if (today === day && fd !== undefined) return;
     if (fd !== undefined) closeSync(fd);
+    // Forgotten at once: should the next open fail, no write may reach a number the kernel has
+    // since given to another file.
+    fd = undefined;
     mkdirSync(options.dir, { recursive: true });
     day = today;
     file = join(options.dir, `${prefix}-${today}.log`);
-    fd = openSync(file, 'a', 0o640);
+    fd = openSync(file, options.followSymlinks === false ? APPEND_NO_FOLLOW : 'a', 0o640);
     prune(today);
   };
   const prune = (today: string) => {

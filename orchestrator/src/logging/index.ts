@@ -12,4 +12,14 @@ export { createLogger } from './logger.ts';
 export type { CreateLoggerOptions, WorkflowLogger } from './logger.ts';
 export { formatText } from './text-format.ts';
 export { createRunLogs } from './run-logs.ts';
-export type { RunLogs, RunLogsSource } from './run-logs.ts';
+export type { RunLogs, RunLogsOptions, RunLogsSource } from './run-logs.ts';
+export { createDailyFilePool } from './file-pool.ts';
+export type { DailyFilePool } from './file-pool.ts';
+export {
+  checkServerLogging,
+  confineLogPath,
+  createServerRunLogs,
+  LOG_PATH_PROBLEM,
+  logPathProblem,
+} from './server-logs.ts';
+export type { ServerRunLogs, ServerRunLogsOptions } from './server-logs.ts';

@@ -8,7 +8,11 @@
 import { resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { Logging } from '../../../schemas/src/workflow.ts';
-import { createDailyFileDestination, type DailyFileDestination } from './daily-file.ts';
+import {
+  createDailyFileDestination,
+  type DailyFileDestination,
+  type DailyFileOptions,
+} from './daily-file.ts';
 import { formatText } from './text-format.ts';
 
 /** Options of {@link createLogger}. */
@@ -23,6 +27,13 @@ export interface CreateLoggerOptions {
   readonly redact?: (line: string) => string;
   /** @default Date.now */
   readonly now?: () => number;
+  /**
+   * Opens the `file` destination (`muster server` shares one file per directory among its runs,
+   * and opens none through a symbolic link).
+   *
+   * @default createDailyFileDestination
+   */
+  readonly openFile?: (options: DailyFileOptions) => DailyFileDestination;
 }
 
 /** A logger and what it writes to. */
@@ -50,7 +61,7 @@ export interface WorkflowLogger {
 export function createLogger(logging: Logging, options: CreateLoggerOptions = {}): WorkflowLogger {
   const now = options.now ?? Date.now;
   const file: DailyFileDestination | undefined = logging.destinations.includes('file')
-    ? createDailyFileDestination({
+    ? (options.openFile ?? createDailyFileDestination)({
         dir: resolve(options.cwd ?? process.cwd(), logging.path),
         retentionDays: logging.retention_days,
         now,

@@ -15,6 +15,7 @@ import { resolveRunWorkflow } from '../../../../schemas/src/inputs.ts';
 import { renderJson } from '../../plan/render-json.ts';
 import { summarizeRun, type TaskCounts } from '../../status.ts';
 import { RunNotFoundError } from '../../errors.ts';
+import { checkServerLogging } from '../../logging/server-logs.ts';
 import type { Attempt } from '../../store/store.ts';
 import type { RunSnapshot } from '../../engine/types.ts';
 import type { RunInfo } from '../../store/store.ts';
@@ -74,6 +75,8 @@ export function workflowRoutes(options: WorkflowRoutesOptions): Hono<AuthEnv> {
       format: submission.format,
       file: submission.file,
     });
+    // Its logs go under the server's log directory: a path leaving it is refused here, located.
+    checkServerLogging(loaded);
     // Input values: defaults, then the environment's, then those given, checked by type.
     const environment = submission.environment ?? query.env;
     const resolved = resolveRunWorkflow(loaded.workflow, {
