@@ -239,7 +239,11 @@ export async function createOrchestrator(
   const log = internals.log ?? (() => {});
   const secretsLoader = createSecretsLoader({ env: compiled.env });
   const hubTiming = internals.agents ? internals.agents.hub : undefined;
-  const agentStaleMs = hubTiming?.staleAfterMs ?? 3 * (hubTiming?.heartbeatMs ?? 5000);
+  const heartbeatMs = hubTiming?.heartbeatMs ?? 5000;
+  const staleAfterMs = hubTiming?.staleAfterMs ?? 3 * heartbeatMs;
+  // Agents' heartbeats reach the store every few seconds (agents/hub.ts): an agent is live in the
+  // store's eyes until its staleness plus one such interval has passed.
+  const agentStaleMs = staleAfterMs + Math.max(heartbeatMs, 2000);
   // Replicas that claim runs serve agents from a queue in the store, so an agent may connect to
   // any of them (cluster/queue-consumer.ts).
   const consumer: QueueConsumer | undefined = claiming
@@ -248,7 +252,7 @@ export async function createOrchestrator(
         replicaId,
         secrets: secretsLoader,
         agentStaleMs,
-        orphanAfterMs: ttl + agentStaleMs,
+        orphanAfterMs: ttl + staleAfterMs,
         log,
       })
     : undefined;

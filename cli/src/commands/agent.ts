@@ -31,7 +31,7 @@ export function agentCommand(program: Command): void {
     .requiredOption('--server <name>', 'the server this agent serves (its name in the inventory)')
     .option(
       '--orchestrator <url>',
-      'the orchestrator, e.g. http://orchestrator:7070 (env MUSTER_ORCHESTRATOR)',
+      'the orchestrator, e.g. http://orchestrator:7070; replicas comma-separated, tried in turn (env MUSTER_ORCHESTRATOR)',
     )
     .option('--token <token>', 'an agent token bound to this server (env MUSTER_AGENT_TOKEN)')
     .option('--workdir <dir>', "where the server's steps run (default .muster/servers/NAME)")

@@ -31,6 +31,7 @@ interface ServerFlags {
   replicaId?: string;
   leaseTtl?: string;
   advertiseUrl?: string;
+  agentHeartbeat?: string;
 }
 
 /** Registers `muster server`. */
@@ -69,6 +70,10 @@ export function serverCommand(program: Command): void {
       '--advertise-url <url>',
       'the URL this replica is reached at (default http://HOST:PORT)',
     )
+    .option(
+      '--agent-heartbeat <ms>',
+      'how often agents heartbeat; one silent for three heartbeats is lost (default 5000)',
+    )
     .action(async (flags: ServerFlags) => {
       process.exitCode = await server(flags);
     });
@@ -79,6 +84,7 @@ async function server(flags: ServerFlags): Promise<number> {
   const bodyLimit = wholeNumber(flags.bodyLimit, '--body-limit', 1, Number.MAX_SAFE_INTEGER);
   const concurrency = wholeNumber(flags.concurrency, '--concurrency', 1, 1_000_000);
   const leaseTtlMs = wholeNumber(flags.leaseTtl, '--lease-ttl', 300, 3_600_000);
+  const agentHeartbeatMs = wholeNumber(flags.agentHeartbeat, '--agent-heartbeat', 50, 600_000);
   const tokensEnv = process.env['MUSTER_TOKENS'];
   const running = await startServer({
     ...(port !== undefined ? { port } : {}),
@@ -91,6 +97,7 @@ async function server(flags: ServerFlags): Promise<number> {
     ...(bodyLimit !== undefined ? { bodyLimit } : {}),
     ...(concurrency !== undefined ? { concurrency } : {}),
     ...(leaseTtlMs !== undefined ? { leaseTtlMs } : {}),
+    ...(agentHeartbeatMs !== undefined ? { agentHeartbeatMs } : {}),
     ...(flags.replicaId ? { replicaId: flags.replicaId } : {}),
     ...(flags.advertiseUrl ? { advertiseUrl: flags.advertiseUrl } : {}),
     ...(flags.handlers ? { handlers: flags.handlers.split(',').map((s) => s.trim()) } : {}),

@@ -455,6 +455,9 @@ class AgentRuntime implements Agent {
       trimmed: false,
     };
     this.leaseMap.set(key, lease);
+    // One token, one execution: an assignment sent again under it (after a reconnection, or by
+    // another replica) is never run a second time, whatever became of the first.
+    this.remember(key);
     const what = `${assignment.mode === 'compensate' ? 'undo ' : ''}${ref.taskId} attempt ${assignment.attempt} (token ${ref.token})`;
     this.log(`running ${what}`);
     // A backstop for the operation's timeout, should the hub's cancel not reach us.

@@ -49,7 +49,8 @@ export async function runAgentProcess(options: AgentProcessOptions): Promise<num
       'an agent needs a token: give --token or set MUSTER_AGENT_TOKEN (a token with role agent, bound to this server)',
     );
   }
-  agentSocketUrl(options.orchestrator);
+  // Checked now, so a bad URL is a usage error before anything starts; replicas comma-separated.
+  for (const url of options.orchestrator.split(',')) agentSocketUrl(url.trim());
   const log =
     options.log ??
     ((line: string) =>

@@ -82,6 +82,7 @@ export function createApp(options: AppOptions): Hono<AuthEnv> {
     '/',
     serviceRoutes({
       store: orchestrator.store,
+      cluster: orchestrator.cluster,
       metrics,
       openapi: () =>
         (openapi ??= buildOpenApi(options.version ? { version: options.version } : {})),

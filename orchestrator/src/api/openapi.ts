@@ -24,6 +24,7 @@ import {
   ProblemDetailsSchema,
   ProblemSchema,
   ReadySchema,
+  ClusterSchema,
   RunListItemSchema,
   RunListSchema,
   RunMetricsSchema,
@@ -57,6 +58,7 @@ const COMPONENTS = {
   ControlResult: ControlResultSchema,
   Health: HealthSchema,
   Ready: ReadySchema,
+  Cluster: ClusterSchema,
   WsClientMessage: ClientMessageSchema,
   WsServerMessage: ServerMessageSchema,
 } satisfies Record<string, v.GenericSchema>;
@@ -254,6 +256,14 @@ export const ROUTES: readonly RouteDoc[] = [
       200: { description: 'Ready', content: { [JSON_TYPE]: 'Ready' } },
       503: { description: 'The store does not answer' },
     },
+  },
+  {
+    method: 'get',
+    path: '/cluster',
+    operationId: 'getCluster',
+    summary: 'This replica, the runs it drives, and the replicas sharing its PostgreSQL',
+    role: 'viewer',
+    responses: { 200: { description: 'The cluster', content: { [JSON_TYPE]: 'Cluster' } } },
   },
   {
     method: 'get',

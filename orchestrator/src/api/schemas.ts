@@ -350,6 +350,26 @@ export const ControlResultSchema = v.object({ id: v.string(), status: RunStatusS
 /** `GET /health`. */
 export const HealthSchema = v.object({ status: v.literal('ok') });
 
+/** `GET /cluster`: this replica, the runs it drives, and the replicas sharing its store. */
+export const ClusterSchema = v.object({
+  replica: v.string(),
+  /** Whether runs are driven under leases (PostgreSQL); false on the embedded database. */
+  leased: v.boolean(),
+  driving: v.array(v.string()),
+  replicas: v.array(
+    v.object({
+      id: v.string(),
+      url: v.nullable(v.string()),
+      host: v.string(),
+      pid: v.number(),
+      version: v.string(),
+      started_at: v.string(),
+      heartbeat_at: v.string(),
+      live: v.boolean(),
+    }),
+  ),
+});
+
 /** `GET /ready`. */
 export const ReadySchema = v.object({
   status: v.literal('ready'),

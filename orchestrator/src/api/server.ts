@@ -63,6 +63,12 @@ export interface ServerOptions extends OrchestratorOptions {
   readonly orchestrator?: Orchestrator;
   /** The URL other replicas and operators reach this one at. @default `http://HOST:PORT` */
   readonly advertiseUrl?: string;
+  /**
+   * How often agents heartbeat; one silent for three of them is lost and its tasks fail over.
+   *
+   * @default 5000
+   */
+  readonly agentHeartbeatMs?: number;
 }
 
 /** A running server. */
@@ -143,7 +149,17 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
           url: options.advertiseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
           ...(options.version !== undefined ? { version: options.version } : {}),
           // What happens to agents (connected, lost, refused) goes to the server's log.
-          agents: { log: (line) => log(`agents: ${line}`) },
+          agents: {
+            log: (line) => log(`agents: ${line}`),
+            ...(options.agentHeartbeatMs !== undefined
+              ? {
+                  hub: {
+                    heartbeatMs: options.agentHeartbeatMs,
+                    staleAfterMs: 3 * options.agentHeartbeatMs,
+                  },
+                }
+              : {}),
+          },
         },
       ));
   } catch (e: unknown) {

@@ -78,7 +78,8 @@ export async function createQueueDispatcher(
       readAgain = true;
       return;
     }
-    reading = (async () => {
+    // Started on the next tick: its `finally` must run after `reading` is set.
+    reading = Promise.resolve().then(async () => {
       try {
         do {
           readAgain = false;
@@ -97,7 +98,7 @@ export async function createQueueDispatcher(
       } finally {
         reading = undefined;
       }
-    })();
+    });
   };
 
   const deliver = (m: DispatchMessage): void => {

@@ -70,7 +70,7 @@ export async function createEventFeed(options: EventFeedOptions): Promise<EventF
     if (!known.has(runId)) known.set(runId, { seq: Math.max(0, from), at: Date.now() });
     wanted.set(runId, Math.max(wanted.get(runId) ?? 0, target));
     if (reading.has(runId)) return;
-    const read = (async () => {
+    const read = Promise.resolve().then(async () => {
       try {
         for (;;) {
           const k = known.get(runId)!;
@@ -91,7 +91,7 @@ export async function createEventFeed(options: EventFeedOptions): Promise<EventF
         reading.delete(runId);
         wanted.delete(runId);
       }
-    })();
+    });
     reading.set(runId, read);
   };
 

@@ -231,7 +231,7 @@ export function createQueueConsumer(options: QueueConsumerOptions): QueueConsume
       pullAgain.add(server);
       return;
     }
-    const run = (async () => {
+    const run = Promise.resolve().then(async () => {
       try {
         let n = free ?? hub!.capacity(server);
         while (n > 0 && !closed) {
@@ -246,7 +246,7 @@ export function createQueueConsumer(options: QueueConsumerOptions): QueueConsume
       } finally {
         pulling.delete(server);
       }
-    })();
+    });
     pulling.set(server, run);
   };
 

@@ -164,7 +164,7 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
       claimAgain = true;
       return claiming;
     }
-    claiming = (async () => {
+    claiming = Promise.resolve().then(async () => {
       const ids: string[] = [];
       try {
         do {
@@ -177,7 +177,7 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
         claiming = undefined;
       }
       return ids;
-    })();
+    });
     return claiming;
   };
 

@@ -9,10 +9,15 @@ import type { Store } from '../../store/store.ts';
 import type { Metrics } from '../metrics.ts';
 import { requireRole, type AuthEnv } from '../middleware/auth/index.ts';
 import { ApiError } from '../errors.ts';
+import type { ClusterView } from '../../orchestrator.ts';
+import type { ClusterSchema } from '../schemas.ts';
+import type * as v from 'valibot';
 
 /** Options of {@link serviceRoutes}. */
 export interface ServiceRoutesOptions {
   readonly store: Pick<Store, 'ping' | 'driver'>;
+  /** This orchestrator among its replicas. */
+  readonly cluster?: ClusterView;
   readonly metrics: Metrics;
   /** The OpenAPI document, built once. */
   readonly openapi: () => unknown;
@@ -58,6 +63,27 @@ export function serviceRoutes(options: ServiceRoutesOptions): Hono<AuthEnv> {
       clearTimeout(timer);
     }
     return c.json({ status: 'ready' as const, store: store.driver });
+  });
+
+  app.get('/cluster', requireRole('viewer'), async (c) => {
+    const cluster = options.cluster;
+    const replicas = cluster?.leased ? await cluster.replicas() : [];
+    const body: v.InferOutput<typeof ClusterSchema> = {
+      replica: cluster?.replicaId ?? 'embedded',
+      leased: cluster?.leased ?? false,
+      driving: cluster?.drivenRuns() ?? [],
+      replicas: replicas.map((r) => ({
+        id: r.id,
+        url: r.url ?? null,
+        host: r.host,
+        pid: r.pid,
+        version: r.version,
+        started_at: r.startedAt.toISOString(),
+        heartbeat_at: r.heartbeatAt.toISOString(),
+        live: r.live,
+      })),
+    };
+    return c.json(body);
   });
 
   app.get('/metrics', requireRole('viewer'), async (c) => {
