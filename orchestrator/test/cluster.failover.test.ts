@@ -6,7 +6,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, onTestFailed, test } from 'vitest';
-import { writeFile } from 'node:fs/promises';
 import type { WorkflowInput } from '../../schemas/src/workflow.ts';
 import { TEST_DATABASE_URL } from './helpers/databases.ts';
 import { startCluster, followRun, type Cluster } from './helpers/cluster.ts';
@@ -64,20 +63,7 @@ describe.skipIf(!TEST_DATABASE_URL)('replicas on one PostgreSQL', () => {
     const logB = join(cluster.dir, 'b.log');
     const runA = await cluster.submit(r1, chain('failover-a', logA));
     onTestFailed(async () => {
-      // What the replicas said and the run's log, for whoever reads the failure.
-      const events = await cluster.sql`select seq, type, task_id, data from events
-        where run_id = ${runA} order by seq`;
-      const dump = join(cluster.dir, '..', `muster-failover-${Date.now()}.txt`);
-      await writeFile(
-        dump,
-        [
-          ...cluster.replicas.map((r) => `== ${r.id}\n${r.output()}`),
-          ...[...cluster.agents].map(([s, a]) => `== agent ${s}\n${a.output()}`),
-          `== steps\n${await readFile(logA, 'utf8').catch(() => '')}`,
-          `== events\n${events.map((e) => JSON.stringify(e)).join('\n')}`,
-        ].join('\n'),
-      );
-      console.error(`cluster failover: replicas' output and the run's events in ${dump}`);
+      console.error(`cluster failover: see ${await cluster.dump([runA], [logA])}`);
     });
     const runB = await cluster.submit(r2, chain('failover-b', logB));
     // The replica a run is submitted to drives it.

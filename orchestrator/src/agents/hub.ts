@@ -85,6 +85,14 @@ export interface DispatchRelay {
     step?: string,
   ): void;
   step(lease: LeaseRef, seq: number, record: StepRecord): void;
+  /**
+   * Stores the agent's report for the driving replica; resolves once it is durable, before the
+   * agent is told it arrived. Rejects only when it could not be stored at all.
+   */
+  persist(
+    report: TaskReport,
+    at: { readonly lease: LeaseRef; readonly seq: number },
+  ): Promise<void>;
   /** The outcome: the agent's report (with its lease and seq), or one the hub made. */
   settle(report: TaskReport, at?: { readonly lease: LeaseRef; readonly seq: number }): void;
   /** The agent left before it took the task (or never held it): back to the shared queue. */
@@ -537,7 +545,9 @@ export class AgentHub {
       });
     } catch (e: unknown) {
       s.granting--;
-      entry.settle(failed({ type: 'dispatch-error', message: coerceError(e).message }, []));
+      // A task of the shared queue waits there for the store to answer again.
+      if (entry.relay) this.unserve(entry);
+      else entry.settle(failed({ type: 'dispatch-error', message: coerceError(e).message }, []));
       this.pump(s.server);
       return;
     }
@@ -759,6 +769,22 @@ export class AgentHub {
     }
   }
 
+  /**
+   * Tries a store write again for a while (the database restarting): a report held back would
+   * keep the agent's slot taken until the agent reconnects.
+   */
+  private async withRetries<T>(fn: () => Promise<T>): Promise<T> {
+    const deadline = performance.now() + 60_000;
+    for (let delay = 100; ; delay = Math.min(2000, delay * 2)) {
+      try {
+        return await fn();
+      } catch (e: unknown) {
+        if (this.closed || performance.now() + delay > deadline) throw e;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
   /** The in-flight lease a message names, if it is this agent's; otherwise the agent drops it. */
   private current(s: Session, lease: LeaseRef): Inflight | undefined {
     const inflight = this.leases.get(leaseKey(lease));
@@ -776,7 +802,9 @@ export class AgentHub {
       inflight.completing = true;
       let verdict;
       try {
-        verdict = await this.completeLease(lease);
+        // A relayed task's report is stored for the driving replica before anything else.
+        await inflight.entry.relay?.persist(report, { lease, seq });
+        verdict = await this.withRetries(() => this.completeLease(lease));
       } catch (e: unknown) {
         // Not acknowledged: the agent sends it again after it reconnects.
         inflight.completing = false;

@@ -25,6 +25,7 @@ import type { SecretsLoader } from '../secrets/index.ts';
 import { NO_REDACTION, type Redactor } from '../secrets/redact.ts';
 import type { DispatchMessage, DispatchRecord, Store } from '../store/store.ts';
 import { DISPATCH_CHANNEL, QUEUE_CHANNEL } from './channels.ts';
+import { retrying } from './retry.ts';
 
 /** Who announces an agent it welcomed, so the replica it left lets go of it. */
 export const AGENTS_CHANNEL = 'muster_agents';
@@ -96,16 +97,20 @@ export function createQueueConsumer(options: QueueConsumerOptions): QueueConsume
     let buffer: DispatchMessage[] = [];
     let flushing: Promise<void> = Promise.resolve();
     let scheduled = false;
+    let persisted = false;
+    const keep = <T>(what: string, fn: () => Promise<T>) =>
+      retrying(fn, { what: `${what} of ${record.taskId}`, log, stopped: () => closed });
+    /** Stores buffered messages, in order; a batch is tried again until the store takes it. */
     const flush = (): Promise<void> => {
       scheduled = false;
       const batch = buffer;
       buffer = [];
       if (batch.length === 0) return flushing;
       flushing = flushing
-        .then(() => store.cluster.addMessages(batch))
+        .then(() => keep('relay the output', () => store.cluster.addMessages(batch)))
         .then(() => notifyDispatch('m', record.id))
         .catch((e: unknown) =>
-          log(`could not relay output of ${record.taskId}: ${coerceError(e).message}`),
+          log(`gave up relaying output of ${record.taskId}: ${coerceError(e).message}`),
         );
       return flushing;
     };
@@ -143,37 +148,56 @@ export function createQueueConsumer(options: QueueConsumerOptions): QueueConsume
           body: redactor.value(stepRecord),
         });
       },
+      async persist(report, at) {
+        await flush();
+        await keep('relay the report', () =>
+          store.cluster.finishDispatch(
+            {
+              dispatchId: record.id,
+              token: at.lease.token,
+              seq: at.seq,
+              kind: 'report',
+              body: redactor.value(report),
+            },
+            replicaId,
+          ),
+        );
+        persisted = true;
+        await notifyDispatch('m', record.id);
+      },
       settle(report, at) {
         done();
+        if (at && persisted) return;
         const body = redactor.value(report);
         void (async () => {
           await flush();
           if (at) {
-            await store.cluster.finishDispatch(
-              { dispatchId: record.id, token: at.lease.token, seq: at.seq, kind: 'report', body },
-              replicaId,
+            await keep('relay the report', () =>
+              store.cluster.finishDispatch(
+                { dispatchId: record.id, token: at.lease.token, seq: at.seq, kind: 'report', body },
+                replicaId,
+              ),
             );
           } else {
             // Made here (agent lost, cancelled before it ran…): the lease is revoked with it.
-            await store.cluster.failDispatch(record.id, replicaId, body);
+            await keep('fail over', () => store.cluster.failDispatch(record.id, replicaId, body));
           }
           await notifyDispatch('m', record.id);
         })().catch((e: unknown) =>
-          log(`could not relay the report of ${record.taskId}: ${coerceError(e).message}`),
+          log(`gave up relaying the report of ${record.taskId}: ${coerceError(e).message}`),
         );
       },
       release() {
         done();
         void (async () => {
           await flush();
-          if (relayed.token !== null) {
-            await store.agents.revokeLease({
-              runId: record.runId,
-              taskId: record.taskId,
-              token: relayed.token,
-            });
+          const token = relayed.token;
+          if (token !== null) {
+            await keep('revoke the lease', () =>
+              store.agents.revokeLease({ runId: record.runId, taskId: record.taskId, token }),
+            );
           }
-          await store.cluster.releaseDispatch(record.id, replicaId);
+          await keep('queue again', () => store.cluster.releaseDispatch(record.id, replicaId));
           await store.cluster.notify(QUEUE_CHANNEL, record.server);
         })().catch((e: unknown) =>
           log(`could not queue ${record.taskId} again: ${coerceError(e).message}`),

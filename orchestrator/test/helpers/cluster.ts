@@ -6,7 +6,7 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -41,6 +41,8 @@ export interface ClusterOptions {
   readonly servers?: readonly string[];
   /** Run lease timeout of the replicas. @default 3000 */
   readonly leaseTtlMs?: number;
+  /** The PostgreSQL server to make the cluster's database on. @default TEST_DATABASE_URL */
+  readonly server?: string;
   /** Agents' heartbeat. @default 1000 */
   readonly agentHeartbeatMs?: number;
 }
@@ -61,6 +63,11 @@ export interface Cluster {
   submit(replica: ReplicaProcess, workflow: WorkflowInput): Promise<string>;
   /** The replica holding a run's lease now. */
   ownerOf(runId: string): Promise<string | null>;
+  /**
+   * Writes what the replicas and agents said, the runs' events and the step logs to a file
+   * beside the cluster's directory, for a failed test to point at; returns its path.
+   */
+  dump(runIds: readonly string[], logs?: readonly string[]): Promise<string>;
   /** Waits until a run is in one of `statuses`, read from the store. */
   settled(runId: string, statuses?: readonly RunStatus[], timeoutMs?: number): Promise<RunStatus>;
   close(): Promise<void>;
@@ -71,7 +78,7 @@ const FINAL: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'rolled
 /** Starts replicas `r1`…`rN` and one agent per server, each agent knowing every replica. */
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const dir = await mkdtemp(join(tmpdir(), 'muster-cluster-'));
-  const db = await createTestDatabase();
+  const db = await createTestDatabase(options.server);
   const sql = postgres(db.url, { max: 2, onnotice: () => {} });
   const tokensFile = join(dir, 'tokens');
   await writeFile(
@@ -180,6 +187,32 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         throw new Error(`submit answered ${res.status}: ${JSON.stringify(body)}`);
       }
       return body.id;
+    },
+    async dump(runIds, logs = []) {
+      const parts = [
+        ...replicas.map((r) => `== replica ${r.id}\n${r.output()}`),
+        ...[...agents].map(([s, a]) => `== agent ${s}\n${a.output()}`),
+      ];
+      for (const log of logs) {
+        parts.push(`== ${log}\n${await readFile(log, 'utf8').catch(() => '')}`);
+      }
+      for (const runId of runIds) {
+        const events = await sql`select seq, type, task_id, data from events
+          where run_id = ${runId} order by seq`.catch(() => []);
+        const runs = await sql`select status, lease_owner, lease_token, lease_expires_at from runs
+          where id = ${runId}`.catch(() => []);
+        const dispatches = await sql`select id, task_id, attempt, mode, state, owner, claimed_by, token
+          from dispatches where run_id = ${runId} order by id`.catch(() => []);
+        parts.push(
+          `== run ${runId} ${JSON.stringify(runs)}`,
+          ...events.map((e) => JSON.stringify(e)),
+          '-- dispatches',
+          ...dispatches.map((d) => JSON.stringify(d)),
+        );
+      }
+      const file = `${dir}-dump-${Date.now()}.txt`;
+      await writeFile(file, parts.join('\n'));
+      return file;
     },
     async ownerOf(runId) {
       const [row] = await sql<{ lease_owner: string | null }[]>`

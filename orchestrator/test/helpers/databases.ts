@@ -12,18 +12,20 @@ import type { StoreOptions } from '../../src/store/index.ts';
 export const TEST_DATABASE_URL = process.env['TEST_DATABASE_URL'];
 
 /** Creates an empty database `orch_test_<hex>` and returns its URL and a function dropping it. */
-export async function createTestDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
-  if (!TEST_DATABASE_URL) throw new Error('TEST_DATABASE_URL is not set');
+export async function createTestDatabase(
+  server: string | undefined = TEST_DATABASE_URL,
+): Promise<{ url: string; drop: () => Promise<void> }> {
+  if (!server) throw new Error('TEST_DATABASE_URL is not set');
   const name = `orch_test_${randomBytes(6).toString('hex')}`;
-  const admin = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+  const admin = postgres(server, { max: 1, onnotice: () => {} });
   await admin.unsafe(`create database ${name}`);
   await admin.end();
-  const url = new URL(TEST_DATABASE_URL);
+  const url = new URL(server);
   url.pathname = `/${name}`;
   return {
     url: url.toString(),
     drop: async () => {
-      const a = postgres(TEST_DATABASE_URL, { max: 1, onnotice: () => {} });
+      const a = postgres(server, { max: 1, onnotice: () => {} });
       await a.unsafe(`drop database if exists ${name} with (force)`);
       await a.end();
     },
