@@ -111,4 +111,68 @@ describe.skipIf(!TEST_DATABASE_URL)('replicas on one PostgreSQL', () => {
     expect(took!.n).toBeGreaterThanOrEqual(1);
     expect(r2.output() + r3.output()).toMatch(new RegExp(`took over 1 run\\(s\\): ${runA}`));
   }, 180_000);
+
+  test('control actions and streams work through any replica, whichever drives the run', async () => {
+    const [, r2, r3] = cluster.replicas as [
+      (typeof cluster.replicas)[0],
+      (typeof cluster.replicas)[0],
+      (typeof cluster.replicas)[0],
+    ];
+    const log = join(cluster.dir, 'control.log');
+    const runId = await cluster.submit(r2, chain('control', log, 0.6));
+    expect(await cluster.ownerOf(runId)).toBe('r2');
+    const post = async (action: string, body: unknown = {}) => {
+      const res = await cluster.api(r3, `/workflows/${runId}/${action}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as { status?: string; code?: string } };
+    };
+    // Paused through r3: r2, which drives the run, carries it out.
+    expect(await post('pause')).toEqual({ status: 202, body: { id: runId, status: 'paused' } });
+    // A second pause is refused by r2 with its own code, and r3 says so.
+    const again = await post('pause');
+    expect(again.status).toBe(409);
+    expect(again.body.code).toBe('ORC1002');
+    const statusRes = await cluster.api(r3, `/workflows/${runId}/status`);
+    expect(((await statusRes.json()) as { status: string }).status).toBe('paused');
+    expect(await cluster.ownerOf(runId)).toBe('r2');
+
+    // Server-sent events from r3 of a run r2 drives, from the first event to the end.
+    const sse = await cluster.api(r3, `/workflows/${runId}/logs?follow=1`, {
+      headers: { accept: 'text/event-stream' },
+    });
+    expect(sse.status).toBe(200);
+    expect(await post('resume')).toEqual({ status: 202, body: { id: runId, status: 'running' } });
+    const text = await sse.text();
+    const ids = [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
+    const [count] = await cluster.sql<{ n: number }[]>`
+      select count(*)::int as n from events where run_id = ${runId}`;
+    expect(ids).toEqual(Array.from({ length: count!.n }, (_, i) => i + 1));
+    expect(text).toMatch(/event: run:succeeded/);
+    expect(await cluster.settled(runId)).toBe('succeeded');
+
+    // A finished run is rolled back through r3: its lease is free, so r3 drives it now, then
+    // lets it go again.
+    const rollback = await post('rollback');
+    expect(rollback.status).toBe(202);
+    expect(await cluster.settled(runId, ['rolled_back'])).toBe('rolled_back');
+    await until(async () => (await cluster.ownerOf(runId)) === null, 10_000);
+    const [by] = await cluster.sql<{ n: number }[]>`
+      select count(*)::int as n from events where run_id = ${runId} and type = 'run:rolled_back'`;
+    expect(by!.n).toBe(1);
+    const cluster3 = (await (await cluster.api(r3, '/cluster')).json()) as {
+      replica: string;
+      leased: boolean;
+      replicas: Array<{ id: string; live: boolean }>;
+    };
+    expect(cluster3.replica).toBe('r3');
+    expect(cluster3.leased).toBe(true);
+    expect(
+      cluster3.replicas
+        .filter((r) => r.live)
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual(['r2', 'r3']);
+  }, 120_000);
 });

@@ -61,7 +61,10 @@ describe.skipIf(!postgresBinDir())('PostgreSQL restarted under load', () => {
   });
 
   test('replicas reconnect and every run finishes, no step run twice', async () => {
-    const [r1, r2] = cluster.replicas as [(typeof cluster.replicas)[0], (typeof cluster.replicas)[0]];
+    const [r1, r2] = cluster.replicas as [
+      (typeof cluster.replicas)[0],
+      (typeof cluster.replicas)[0],
+    ];
     const logA = join(cluster.dir, 'a.log');
     const logB = join(cluster.dir, 'b.log');
     const runA = await cluster.submit(r1, chain('restart-a', logA));

@@ -201,7 +201,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           where run_id = ${runId} order by seq`.catch(() => []);
         const runs = await sql`select status, lease_owner, lease_token, lease_expires_at from runs
           where id = ${runId}`.catch(() => []);
-        const dispatches = await sql`select id, task_id, attempt, mode, state, owner, claimed_by, token
+        const dispatches =
+          await sql`select id, task_id, attempt, mode, state, owner, claimed_by, token
           from dispatches where run_id = ${runId} order by id`.catch(() => []);
         parts.push(
           `== run ${runId} ${JSON.stringify(runs)}`,
