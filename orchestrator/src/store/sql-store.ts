@@ -303,6 +303,11 @@ export function createSqlStore(driver: Driver): Store {
  * One statement writes a whole batch: data-modifying CTEs, each fed by a JSON array, all gated on
  * the update of the run row, which checks the fence and locks the row. A single statement is
  * atomic, needs no BEGIN/COMMIT, and costs one round trip (about 1.5 ms each on PGlite here).
+ *
+ * The task and operation updates also name their ids as an array (`id = any(array(...))`), which
+ * the primary key answers: joined to the recordset alone, the planner (which guesses 100 rows for
+ * it and, on PGlite, never has statistics) read every row of the run at every commit, so a commit
+ * cost grew with the run (3,000 tasks: 2.1 ms of 3.3).
  */
 function commitStatement(runId: string, batch: Batch, fence: Fence | undefined) {
   const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -392,6 +397,7 @@ function commitStatement(runId: string, batch: Batch, fence: Fence | undefined) 
       from jsonb_to_recordset((select j->'operations' from p))
         as u(id text, status text, started_at timestamptz, finished_at timestamptz)
       where o.run_id = ${runId} and o.id = u.id and exists (select 1 from f)
+        and o.id = any(array(select x->>'id' from jsonb_array_elements((select j->'operations' from p)) x))
       returning 1
     ),
     t as (
@@ -404,6 +410,7 @@ function commitStatement(runId: string, batch: Batch, fence: Fence | undefined) 
              finished_seq bigint, started_at timestamptz, finished_at timestamptz, result jsonb,
              failure jsonb, compensated boolean)
       where k.run_id = ${runId} and k.id = u.id and exists (select 1 from f)
+        and k.id = any(array(select x->>'id' from jsonb_array_elements((select j->'tasks' from p)) x))
       returning 1
     ),
     a as (
