@@ -9,6 +9,7 @@
  * @module
  */
 import { and, asc, desc, eq, getTableColumns, gt, lt, or, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { StoreError, LeaseLostError } from './errors.ts';
 import type { Attempt, NewRun, RunFilter, RunInfo, RunPage, Store } from './store.ts';
@@ -40,6 +41,12 @@ export type AnyPgDatabase = PgDatabase<PgQueryResultHKT, any, any>;
 export interface Driver {
   readonly name: 'pglite' | 'postgres';
   readonly db: AnyPgDatabase;
+  /**
+   * Runs a statement sent again and again with other values (the commit) as a prepared
+   * statement, parsed once per connection (and planned once when a generic plan serves); the
+   * result is in the driver's own shape.
+   */
+  executePrepared(query: SQL): Promise<unknown>;
   migrate(): Promise<void>;
   close(): Promise<void>;
 }
@@ -194,7 +201,10 @@ export function createSqlStore(driver: Driver): Store {
 
     commit: (runId: string, batch: Batch, fence?: Fence) =>
       wrap('commit', async () => {
-        const { n, ids } = commitRow(await db.execute(commitStatement(runId, batch, fence)));
+        // Prepared: parsing and planning the statement cost more than running it (PGlite, a
+        // chain's commit: 1.9-2.1 ms unprepared, 0.6-0.9 prepared), and a task waits for it.
+        const statement = commitStatement(runId, batch, fence);
+        const { n, ids } = commitRow(await driver.executePrepared(statement));
         if (fence && n === 0) throw new LeaseLostError(runId, fence.owner);
         return ids;
       }),
@@ -302,7 +312,7 @@ export function createSqlStore(driver: Driver): Store {
 /**
  * One statement writes a whole batch: data-modifying CTEs, each fed by a JSON array, all gated on
  * the update of the run row, which checks the fence and locks the row. A single statement is
- * atomic, needs no BEGIN/COMMIT, and costs one round trip (about 1.5 ms each on PGlite here).
+ * atomic, needs no BEGIN/COMMIT, and costs one round trip (under 1 ms on PGlite here, prepared).
  *
  * The task and operation updates also name their ids as an array (`id = any(array(...))`), which
  * the primary key answers: joined to the recordset alone, the planner (which guesses 100 rows for
