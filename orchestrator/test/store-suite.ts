@@ -196,6 +196,43 @@ export function storeSuite(driver: 'pglite' | 'postgres'): void {
       expect(snap?.tasks[1]?.status).toBe('pending');
     });
 
+    test('commits any text as it is: quotes, backslashes, SQL, placeholders, non-ASCII', async () => {
+      // PGlite's prepared commit sends values as literals: none may end one early or be read.
+      const text = `it's "q" \\ \\' E'x\\' '); drop table runs; -- $1 $$ \\n\n\tünï 🚀 \\u0041`;
+      const failure = { type: 'error', message: text, details: { [text]: [text] } };
+      await store.commit('r1', {
+        tasks: [
+          {
+            id: 'a:y',
+            status: 'failed',
+            attempts: 1,
+            attemptBase: 0,
+            notBefore: null,
+            finishedSeq: null,
+            startedAt: null,
+            finishedAt: null,
+            result: { steps: [{ index: 0, name: text, status: 'failed', outputs: { k: text } }] },
+            failure,
+            compensated: false,
+          },
+        ],
+        attempts: [
+          {
+            taskId: 'a:y',
+            attempt: 1,
+            status: 'failed',
+            startedAt: new Date(),
+            finishedAt: null,
+            failure,
+          },
+        ],
+      });
+      const task = (await store.loadRun('r1'))?.tasks[1];
+      expect(task?.failure).toEqual(failure);
+      expect(task?.result?.steps[0]).toMatchObject({ name: text, outputs: { k: text } });
+      expect((await store.attempts('r1', 'a:y'))[0]?.failure).toEqual(failure);
+    });
+
     test('events come in order after a sequence number, per run and across runs', async () => {
       const ids = await store.commit('r2', { events: [event('r2', 1), event('r2', 2)] });
       expect((await store.events('r1', 1)).map((e) => e.seq)).toEqual([2]);

@@ -9,6 +9,7 @@
  * @module
  */
 import { and, asc, desc, eq, getTableColumns, gt, lt, or, sql } from 'drizzle-orm';
+import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { StoreError, LeaseLostError } from './errors.ts';
 import type { Attempt, NewRun, RunFilter, RunInfo, RunPage, Store } from './store.ts';
@@ -41,6 +42,12 @@ export type AnyPgDatabase = PgDatabase<PgQueryResultHKT, any, any>;
 export interface Driver {
   readonly name: 'pglite' | 'postgres';
   readonly db: AnyPgDatabase;
+  /**
+   * Runs a statement sent again and again with other values (the commit) as a prepared
+   * statement, parsed once per connection (and planned once when a generic plan serves); the
+   * result is in the driver's own shape.
+   */
+  executePrepared(query: SQL): Promise<unknown>;
   migrate(): Promise<void>;
   close(): Promise<void>;
   /**
@@ -215,7 +222,10 @@ export function createSqlStore(driver: Driver): Store {
 
     commit: (runId: string, batch: Batch, fence?: Fence) =>
       wrap('commit', async () => {
-        const { n, ids } = commitRow(await db.execute(commitStatement(runId, batch, fence)));
+        // Prepared: parsing and planning the statement cost more than running it (PGlite, a
+        // chain's commit: 1.9-2.1 ms unprepared, 0.6-0.9 prepared), and a task waits for it.
+        const statement = commitStatement(runId, batch, fence);
+        const { n, ids } = commitRow(await driver.executePrepared(statement));
         if (fence && n === 0) throw new LeaseLostError(runId, fence.owner);
         return ids;
       }),
@@ -323,7 +333,12 @@ export function createSqlStore(driver: Driver): Store {
 /**
  * One statement writes a whole batch: data-modifying CTEs, each fed by a JSON array, all gated on
  * the update of the run row, which checks the fence and locks the row. A single statement is
- * atomic, needs no BEGIN/COMMIT, and costs one round trip (about 1.5 ms each on PGlite here).
+ * atomic, needs no BEGIN/COMMIT, and costs one round trip (under 1 ms on PGlite here, prepared).
+ *
+ * The task and operation updates also name their ids as an array (`id = any(array(...))`), which
+ * the primary key answers: joined to the recordset alone, the planner (which guesses 100 rows for
+ * it and, on PGlite, never has statistics) read every row of the run at every commit, so a commit
+ * cost grew with the run (3,000 tasks: 2.1 ms of 3.3).
  */
 function commitStatement(runId: string, batch: Batch, fence: Fence | undefined) {
   const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
@@ -413,6 +428,7 @@ function commitStatement(runId: string, batch: Batch, fence: Fence | undefined) 
       from jsonb_to_recordset((select j->'operations' from p))
         as u(id text, status text, started_at timestamptz, finished_at timestamptz)
       where o.run_id = ${runId} and o.id = u.id and exists (select 1 from f)
+        and o.id = any(array(select x->>'id' from jsonb_array_elements((select j->'operations' from p)) x))
       returning 1
     ),
     t as (
@@ -425,6 +441,7 @@ function commitStatement(runId: string, batch: Batch, fence: Fence | undefined) 
              finished_seq bigint, started_at timestamptz, finished_at timestamptz, result jsonb,
              failure jsonb, compensated boolean)
       where k.run_id = ${runId} and k.id = u.id and exists (select 1 from f)
+        and k.id = any(array(select x->>'id' from jsonb_array_elements((select j->'tasks' from p)) x))
       returning 1
     ),
     a as (

@@ -26,6 +26,8 @@ const PGLITE_VERSION = pgliteVersion();
 
 /** Written once the database is migrated: a data directory without it is incomplete. */
 const READY_MARKER = 'muster-ready';
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/pglite';
 import { migrate } from 'drizzle-orm/pglite/migrator';
 import { MIGRATIONS_FOLDER } from '../migrations.ts';
@@ -75,6 +77,7 @@ export async function createPgliteDriver(options: PgliteOptions): Promise<Driver
   return {
     name: 'pglite',
     db,
+    executePrepared: preparedExecutor(client),
     migrate: async () => {
       await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
       if (fresh && !template) await writeTemplate(client, templateFile);
@@ -93,6 +96,52 @@ export async function createPgliteDriver(options: PgliteOptions): Promise<Driver
       }
     },
   };
+}
+
+/** Statement texts prepared in one session at most; past it, a statement runs unprepared. */
+const MAX_PREPARED = 16;
+
+/**
+ * Runs statements as prepared statements of this PGlite session, one per statement text.
+ *
+ * PGlite's client parses and plans every statement it is given, and keeps none: `PREPARE` once,
+ * then `EXECUTE` with the values. `EXECUTE` takes no bind parameters, so the values travel as
+ * literals, each quoted whole, read by the parameter's type as a bind value would be.
+ */
+function preparedExecutor(client: PGlite): (query: SQL) => Promise<unknown> {
+  const dialect = new PgDialect();
+  // By text; a promise, so that commits of two runs racing to prepare the same text share one.
+  const names = new Map<string, Promise<string>>();
+  let count = 0;
+  return async (query) => {
+    const { sql: text, params } = dialect.sqlToQuery(query);
+    let name = names.get(text);
+    if (name === undefined) {
+      if (names.size >= MAX_PREPARED) return client.query(text, params);
+      const fresh = `muster_prepared_${++count}`;
+      name = client.query(`prepare ${fresh} as ${text}`).then(() => fresh);
+      names.set(text, name);
+      // A statement that failed to prepare fails here again next time, with its own error.
+      name.catch(() => names.delete(text));
+    }
+    const values = params.map(literal);
+    const args = values.length ? `(${values.join(', ')})` : '';
+    return client.query(`execute ${await name}${args}`);
+  };
+}
+
+/** A value as an SQL literal that any standard_conforming_strings setting reads the same. */
+function literal(value: unknown): string {
+  if (value === null || value === undefined) return 'null';
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else if (typeof value === 'number' || typeof value === 'bigint') text = String(value);
+  else if (typeof value === 'boolean') text = value ? 'true' : 'false';
+  else if (value instanceof Date) text = value.toISOString();
+  else throw new TypeError('a prepared statement takes text, numbers, booleans or dates');
+  // NUL would end the statement text early; PostgreSQL text cannot hold it anyway.
+  if (text.includes('\0')) throw new TypeError('a prepared statement value holds a NUL character');
+  return `E'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
 }
 
 function pgliteVersion(): string {

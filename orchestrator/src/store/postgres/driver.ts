@@ -4,6 +4,7 @@
  * @module
  */
 import postgres from 'postgres';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import { MIGRATIONS_FOLDER } from '../migrations.ts';
@@ -26,9 +27,16 @@ export async function createPostgresDriver(options: PostgresOptions): Promise<Dr
     onnotice: () => {},
   });
   const db = drizzle(client) as unknown as AnyPgDatabase;
+  const dialect = new PgDialect();
   return {
     name: 'postgres',
     db,
+    // The client prepares it once per connection (drizzle's `execute` asks it not to), which
+    // also spares a round trip: an unprepared statement with parameters is described first.
+    executePrepared: (query) => {
+      const { sql: text, params } = dialect.sqlToQuery(query);
+      return client.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
+    },
     migrate: async () => {
       // One connection holds the lock for the whole migration: replicas starting together wait
       // for the first instead of racing on the same DDL.
