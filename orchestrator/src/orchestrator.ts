@@ -252,7 +252,9 @@ export async function createOrchestrator(
         replicaId,
         secrets: secretsLoader,
         agentStaleMs,
-        orphanAfterMs: ttl + staleAfterMs,
+        // A replica is dead once its runs' leases would have run out twice, and its agents have
+        // had the time to be declared lost and reconnect elsewhere.
+        orphanAfterMs: 2 * ttl + staleAfterMs,
         log,
       })
     : undefined;

@@ -13,7 +13,7 @@ import {
   postgresBinDir,
   startPrivatePostgres,
   type PrivatePostgres,
-} from './helpers/private-postgres.ts';
+} from '../../scripts/cluster/private-postgres.ts';
 
 const SERVERS = ['db-1', 'db-2'];
 

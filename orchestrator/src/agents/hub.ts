@@ -667,7 +667,15 @@ export class AgentHub {
           link.close(AGENT_CLOSE.protocol, truncate(`bad message: ${parsed.error}`));
           return;
         }
-        if (conn.session) conn.session.lastSeen = performance.now();
+        const s = conn.session;
+        if (s) s.lastSeen = performance.now();
+        // Answered at once, never behind a message waiting on the store: an agent that hears
+        // nothing stops its tasks, and the store may be restarting.
+        if (parsed.message.type === 'agent:heartbeat' && s && s.conn === conn) {
+          s.touched = true;
+          link.send({ type: 'hub:heartbeat' });
+          return;
+        }
         conn.chain = conn.chain
           .then(() => this.handle(conn, parsed.message))
           .catch((e: unknown) => this.log(`agent message failed: ${coerceError(e).message}`));

@@ -90,7 +90,8 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
     const before = new Map(options.held());
     const started = Date.now();
     try {
-      const held = await store.cluster.heartbeat(id, leaseTtlMs);
+      // A heartbeat stuck on a dead connection must not hold the next ones back.
+      const held = await withTimeout(store.cluster.heartbeat(id, leaseTtlMs), beatMs * 2);
       lastBeat = started;
       if (fenced) {
         fenced = false;
@@ -263,4 +264,21 @@ export async function startReplica(options: ReplicaOptions): Promise<Replica> {
       await store.cluster.notify(RUNS_CHANNEL, id).catch(() => {});
     },
   };
+}
+
+/** Rejects if `promise` takes longer than `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms}ms`)), ms);
+    promise.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
 }

@@ -1,11 +1,11 @@
 /**
  * Cluster test helpers: several real `muster server` replicas over one fresh PostgreSQL
- * database, real `muster agent` processes that know every replica, and the API, WebSocket and
+ * database, real `muster agent` processes that know every replica — started as
+ * `npm run cluster:demo` starts them (scripts/cluster/topology.ts) — and the API, WebSocket and
  * SQL views tests check them through.
  *
  * @module
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,9 +13,14 @@ import postgres from 'postgres';
 import { WebSocket } from 'ws';
 import type { WorkflowInput } from '../../../schemas/src/workflow.ts';
 import type { RunStatus } from '../../src/engine/types.ts';
-import { MUSTER_NODE_ARGS } from './cli.ts';
+import {
+  startAgentProcess,
+  startReplicaProcess,
+  type MusterProcess,
+  type ReplicaProcess,
+} from '../../../scripts/cluster/topology.ts';
 import { createTestDatabase } from './databases.ts';
-import { spawnAgent, until, type AgentProcess } from './agents.ts';
+import { until } from './agents.ts';
 
 /** Tokens every replica accepts. */
 export const CLUSTER_TOKENS = {
@@ -24,15 +29,7 @@ export const CLUSTER_TOKENS = {
   agent: 'agent-cluster',
 };
 
-/** A `muster server` replica started by a test. */
-export interface ReplicaProcess {
-  readonly id: string;
-  readonly url: string;
-  readonly child: ChildProcess;
-  /** Its stderr and stdout so far. */
-  output(): string;
-  readonly exited: Promise<number | null>;
-}
+export type { ReplicaProcess };
 
 /** Options of {@link startCluster}. */
 export interface ClusterOptions {
@@ -52,11 +49,11 @@ export interface Cluster {
   readonly dir: string;
   readonly databaseUrl: string;
   readonly replicas: ReplicaProcess[];
-  readonly agents: Map<string, AgentProcess>;
+  readonly agents: Map<string, MusterProcess>;
   /** Inspects the shared database. */
   readonly sql: postgres.Sql;
   startReplica(id: string): Promise<ReplicaProcess>;
-  startAgent(server: string): AgentProcess;
+  startAgent(server: string): MusterProcess;
   /** Calls a replica's API as an operator. */
   api(replica: ReplicaProcess, path: string, init?: RequestInit): Promise<Response>;
   /** Submits a workflow (JSON) through a replica; returns the run id. */
@@ -86,48 +83,17 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     `operator:${CLUSTER_TOKENS.operator}\nviewer:${CLUSTER_TOKENS.viewer}\nagent:${CLUSTER_TOKENS.agent}:*\n`,
   );
   const replicas: ReplicaProcess[] = [];
-  const agents = new Map<string, AgentProcess>();
+  const agents = new Map<string, MusterProcess>();
 
   const startReplica = async (id: string): Promise<ReplicaProcess> => {
-    const child = spawn(
-      process.execPath,
-      [
-        ...MUSTER_NODE_ARGS,
-        'server',
-        '--port',
-        '0',
-        '--database-url',
-        db.url,
-        '--tokens-file',
-        tokensFile,
-        '--state-dir',
-        join(dir, id),
-        '--replica-id',
-        id,
-        '--lease-ttl',
-        String(options.leaseTtlMs ?? 3000),
-        '--agent-heartbeat',
-        String(options.agentHeartbeatMs ?? 1000),
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DATABASE_URL: '' } },
-    );
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) =>
-      child.once('exit', (code) => resolve(code)),
-    );
-    let url: string | undefined;
-    await Promise.race([
-      until(() => {
-        url = /listening on (http:\/\/\S+)/.exec(output)?.[1];
-        return url !== undefined;
-      }, 60_000),
-      exited.then((code) => {
-        throw new Error(`replica ${id} exited with ${code} before it listened:\n${output}`);
-      }),
-    ]);
-    const replica: ReplicaProcess = { id, url: url!, child, output: () => output, exited };
+    const replica = await startReplicaProcess({
+      id,
+      databaseUrl: db.url,
+      tokensFile,
+      stateDir: join(dir, id),
+      leaseTtlMs: options.leaseTtlMs ?? 3000,
+      agentHeartbeatMs: options.agentHeartbeatMs ?? 1000,
+    });
     const at = replicas.findIndex((r) => r.id === id);
     if (at >= 0) replicas[at] = replica;
     else replicas.push(replica);
@@ -140,9 +106,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     // Each agent tries the replicas from a different one, so they spread.
     const n = agents.size;
     const urls = replicas.map((_, i) => replicas[(i + n) % replicas.length]!.url);
-    const agent = spawnAgent({
+    const agent = startAgentProcess({
       server,
-      url: urls.join(','),
+      urls,
       token: CLUSTER_TOKENS.agent,
       workdir: join(dir, 'servers', server),
     });

@@ -25,6 +25,8 @@ export async function createPostgresDriver(options: PostgresOptions): Promise<Dr
   const client = postgres(options.connectionString, {
     max: options.maxConnections ?? 10,
     onnotice: () => {},
+    // A server restarting refuses connections for a moment: fail fast and let callers retry.
+    connect_timeout: 10,
   });
   const db = drizzle(client) as unknown as AnyPgDatabase;
   const dialect = new PgDialect();
