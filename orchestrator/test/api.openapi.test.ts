@@ -66,7 +66,7 @@ describe('GET /openapi.json', () => {
     // The WebSocket is attached to the HTTP server, not the app.
     documented.delete('get /ws');
     expect([...documented].sort()).toEqual([...served].sort());
-    expect(served.size).toBe(17);
+    expect(served.size).toBe(18);
   });
 
   test('every $ref resolves to a component generated from the valibot schemas', () => {

@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import * as v from 'valibot';
@@ -24,10 +25,14 @@ import { InvalidWorkflowError } from '../../../schemas/src/problems.ts';
 import { LoggingSchema, type Workflow } from '../../../schemas/src/workflow.ts';
 import { createRunEventLog } from '../../../orchestrator/src/logging/index.ts';
 import { loadSecrets, SecretsError } from '../../../orchestrator/src/secrets/index.ts';
-import { createOrchestrator } from '../../../orchestrator/src/orchestrator.ts';
+import {
+  createOrchestrator,
+  RunDrivenElsewhereError,
+  type Orchestrator,
+} from '../../../orchestrator/src/orchestrator.ts';
 import { loadAndPlanFile } from '../../../orchestrator/src/plan/load-and-plan.ts';
 import { renderSummaryTable, summarizeRun } from '../../../orchestrator/src/status.ts';
-import type { RunStatus } from '../../../orchestrator/src/engine/types.ts';
+import { FINAL_RUN_STATUSES, type RunStatus } from '../../../orchestrator/src/engine/types.ts';
 import { createProgressReporter } from '../progress.ts';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, UsageError } from '../exit.ts';
 
@@ -91,6 +96,9 @@ async function run(file: string, flags: RunFlags): Promise<number> {
     ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
     ...(concurrency ? { concurrency } : {}),
     ...(flags.handlers ? { handlers: flags.handlers.split(',').map((s) => s.trim()) } : {}),
+    // On PostgreSQL, `muster run --id ID` started again on this machine is the same lease owner,
+    // so it takes its run back at once after a crash instead of waiting for the lease to expire.
+    ...(flags.id ? { replicaId: `run:${hostname()}:${flags.id}` } : {}),
   });
   let interrupted = false;
   let closeLog = () => {};
@@ -147,8 +155,22 @@ async function run(file: string, flags: RunFlags): Promise<number> {
     );
 
     const progress = flags.progress ? createProgressReporter(plan) : undefined;
-    const unsubscribe = orchestrator.subscribe((e) => progress?.onEvent(e));
-    const driver = await orchestrator.driver(runId);
+    // With `remote`: also while another replica drives the run (PostgreSQL).
+    const unsubscribe = orchestrator.subscribe((e) => progress?.onEvent(e), { remote: true });
+    const driver = await leasedDriver(orchestrator, runId);
+    if (driver === undefined) {
+      // Another replica drove the run to its end while this one waited.
+      unsubscribe();
+      progress?.stop();
+      const ended = await orchestrator.store.loadRun(runId);
+      const summary = summarizeRun(ended!);
+      process.stdout.write(
+        flags.output === 'json'
+          ? `${JSON.stringify(summary, null, 2)}\n`
+          : renderSummaryTable(summary),
+      );
+      return summary.status === 'succeeded' ? EXIT_OK : EXIT_RUN_FAILED;
+    }
     const paused = new Promise<'paused'>((resolve) => {
       orchestrator.subscribe((e) => {
         if (e.runId === runId && e.type === 'run:paused') resolve('paused');
@@ -203,5 +225,30 @@ async function checkSecrets(workflow: Workflow, file: string): Promise<void> {
       [{ code: 'secrets', path: 'secrets', message: e.message, file }],
       file,
     );
+  }
+}
+
+/**
+ * The run's driver; on PostgreSQL, once this process holds the run's lease. While another
+ * process drives it (a server replica that took it over, or a `muster run` still alive), waits
+ * — its events still show here — until the run ends there (`undefined`) or its lease is free.
+ */
+async function leasedDriver(orchestrator: Orchestrator, runId: string) {
+  let told = false;
+  for (;;) {
+    try {
+      return await orchestrator.driver(runId);
+    } catch (e: unknown) {
+      if (!(e instanceof RunDrivenElsewhereError)) throw e;
+      const run = await orchestrator.store.getRun(runId);
+      if (run && FINAL_RUN_STATUSES.has(run.status)) return undefined;
+      if (!told) {
+        process.stderr.write(
+          `run ${runId} is driven by ${e.owner}; following it until it ends or is let go\n`,
+        );
+        told = true;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 }
