@@ -116,13 +116,25 @@ async function submit(replica: ReplicaProcess, body: unknown): Promise<string> {
   return answer.id;
 }
 
-/** Tasks/s of `RUNS` runs of `TASKS` no-op tasks through `n` replicas. */
-async function throughput(n: number): Promise<number> {
+/** Busy and total CPU time of the whole machine so far (`/proc/stat`), in clock ticks. */
+async function cpuTicks(): Promise<{ busy: number; total: number } | undefined> {
+  const { readFile } = await import('node:fs/promises');
+  const line = (await readFile('/proc/stat', 'utf8').catch(() => '')).split('\n')[0] ?? '';
+  const f = line.split(/\s+/).slice(1).map(Number);
+  if (f.length < 5) return undefined;
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/** Tasks/s of `RUNS` runs of `TASKS` no-op tasks through `n` replicas, and how busy the CPUs were. */
+async function throughput(n: number): Promise<{ tps: number; cpu: number | undefined }> {
   return withDatabase(async (url) => {
     const replicas = await startReplicas(url, n);
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     try {
       const t0 = performance.now();
+      const c0 = await cpuTicks();
       const ids = await Promise.all(
         Array.from({ length: RUNS }, (_, i) =>
           submit(replicas[i % n]!, workflow(`scale-${i}`, TASKS)),
@@ -137,7 +149,9 @@ async function throughput(n: number): Promise<number> {
         if (row!.done === ids.length) break;
         await new Promise((r) => setTimeout(r, 50));
       }
-      return (RUNS * TASKS) / ((performance.now() - t0) / 1000);
+      const c1 = await cpuTicks();
+      const cpu = c0 && c1 ? (c1.busy - c0.busy) / (c1.total - c0.total) : undefined;
+      return { tps: (RUNS * TASKS) / ((performance.now() - t0) / 1000), cpu };
     } finally {
       await sql.end();
       await stop(replicas);
@@ -215,13 +229,13 @@ console.log(
 );
 const results = new Map<number, number>();
 for (const n of REPLICAS) {
-  const tps = await throughput(n);
+  const { tps, cpu } = await throughput(n);
   results.set(n, tps);
   const base = results.get(1);
   console.log(
     `  ${n} replica${n === 1 ? ' ' : 's'}  ${fmt(tps).padStart(7)} tasks/s${
       base && n > 1 ? `   ${(tps / base).toFixed(2)}× one replica` : ''
-    }`,
+    }${cpu !== undefined ? `   machine CPUs ${Math.round(cpu * 100)}% busy` : ''}`,
   );
 }
 const bench = await pgbench(Math.max(...REPLICAS) * 4).catch(() => undefined);
