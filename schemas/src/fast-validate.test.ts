@@ -183,6 +183,32 @@ describe('fastSafeParse', () => {
     expect(output.operations[0]!.steps).toEqual([]);
   });
 
+  test('gives every defaulted list and record its own new value', () => {
+    const input = {
+      name: 'w',
+      operations: [
+        { id: 'a', type: 'check', target: 'cluster' },
+        { id: 'b', type: 'check', target: 'cluster' },
+      ],
+    };
+    const [first, second] = [fastParse(WorkflowSchema, input), fastParse(WorkflowSchema, input)];
+    expect(first.operations[0]!.providers).toEqual([]);
+    expect(first.operations[0]!.providers).not.toBe(first.operations[1]!.providers);
+    expect(first.operations[0]!.providers).not.toBe(second.operations[0]!.providers);
+    expect(first.labels).toEqual({});
+    expect(first.labels).not.toBe(second.labels);
+
+    // A default that is not a new empty value each time is called and copied, as valibot does.
+    const shared = ['x'];
+    const Schema = v.strictObject({
+      list: v.optional(v.array(v.string()), () => shared),
+      fixed: v.optional(v.array(v.string()), ['y']),
+    });
+    const output = fastParse(Schema, {});
+    expect(output).toStrictEqual(v.parse(Schema, {}));
+    expect(output.list).not.toBe(shared);
+  });
+
   test('matches valibot on edge cases of objects, records, numbers and keys', () => {
     const base = { name: 'w', operations: [{ id: 'a', type: 'check', target: 'cluster' }] };
     const cases: unknown[] = [
