@@ -13,6 +13,7 @@
 import type { Problem } from '../../../schemas/src/problems.ts';
 import type { Operation, Server, Taskserv, Workflow } from '../../../schemas/src/workflow.ts';
 import { toCsr, type Csr } from './graph.ts';
+import type { NameIndex } from './name-index.ts';
 import type { PlannedTask } from './types.ts';
 
 /** Why an edge exists and where the user wrote it, for cycle messages. */
@@ -53,7 +54,7 @@ export interface PlanContext {
   /** The workflow's operations, by index. */
   readonly operations: readonly Operation[];
   /** The first operation with each id. */
-  readonly operationIndex: ReadonlyMap<string, number>;
+  readonly operationIndex: NameIndex;
   /** 0 for a second operation with an id already used: it is reported, not planned. */
   readonly planned: Uint8Array;
   /**

@@ -14,6 +14,7 @@ import { addDependencyEdges, addDependsOnEdges } from './edges.ts';
 import { expandOperations } from './expand.ts';
 import { indexInventory } from './inventory.ts';
 import { orderOperations } from './order.ts';
+import { NameIndex } from './name-index.ts';
 import { mergeRetryPolicy, resolveRollout } from './policy.ts';
 import { addTaskservEdges } from './requires.ts';
 import type { Plan, PlanEdge, PlannedOperation, PlannedTask } from './types.ts';
@@ -47,13 +48,12 @@ export function planWorkflow(workflow: Workflow, options: PlanOptions = {}): Pla
   const problems: Problem[] = [];
   const { servers, taskservs } = indexInventory(workflow, options.catalog ?? new Map(), problems);
   const { operations } = workflow;
-  const operationIndex = new Map<string, number>();
+  const operationIndex = new NameIndex(operations.length);
   const planned = new Uint8Array(operations.length);
   for (let index = 0; index < operations.length; index++) {
     const { id } = operations[index]!;
-    const first = operationIndex.get(id);
+    const first = operationIndex.add(id, index);
     if (first === undefined) {
-      operationIndex.set(id, index);
       planned[index] = 1;
       continue;
     }
