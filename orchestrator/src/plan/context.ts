@@ -89,6 +89,7 @@ export class EdgeList {
   private toNodes: Int32Array;
   private hardFlags: Uint8Array;
   private count = 0;
+  private capacity: number;
   /** Origins of edges that do not come from `depends_on`, by edge index. */
   readonly origins = new Map<number, EdgeOrigin>();
   // Built on the first `add`: `addNew` edges (depends_on) are unique by construction, and a plan
@@ -97,6 +98,7 @@ export class EdgeList {
 
   /** @param capacity Room for this many edges before the arrays grow. */
   constructor(capacity = 16) {
+    this.capacity = capacity;
     this.fromNodes = new Int32Array(capacity);
     this.toNodes = new Int32Array(capacity);
     this.hardFlags = new Uint8Array(capacity);
@@ -124,15 +126,18 @@ export class EdgeList {
   /** Makes room for `extra` more edges at once. */
   reserve(extra: number): void {
     const needed = this.count + extra;
-    if (needed <= this.fromNodes.length) return;
-    const capacity = Math.max(needed, this.fromNodes.length * 2);
-    const grow = <T extends Int32Array | Uint8Array>(old: T, next: T): T => {
-      next.set(old.subarray(0, this.count));
-      return next;
-    };
-    this.fromNodes = grow(this.fromNodes, new Int32Array(capacity));
-    this.toNodes = grow(this.toNodes, new Int32Array(capacity));
-    this.hardFlags = grow(this.hardFlags, new Uint8Array(capacity));
+    if (needed <= this.capacity) return;
+    const capacity = Math.max(needed, this.capacity * 2);
+    const from = new Int32Array(capacity);
+    const to = new Int32Array(capacity);
+    const hard = new Uint8Array(capacity);
+    from.set(this.fromNodes.subarray(0, this.count));
+    to.set(this.toNodes.subarray(0, this.count));
+    hard.set(this.hardFlags.subarray(0, this.count));
+    this.fromNodes = from;
+    this.toNodes = to;
+    this.hardFlags = hard;
+    this.capacity = capacity;
   }
 
   /**
@@ -145,12 +150,12 @@ export class EdgeList {
    */
   addNew(from: number, to: number, hard: boolean, origin?: EdgeOrigin): void {
     const e = this.count;
-    if (e === this.fromNodes.length) this.reserve(1);
+    if (e === this.capacity) this.reserve(1);
     this.fromNodes[e] = from;
     this.toNodes[e] = to;
     this.hardFlags[e] = hard ? 1 : 0;
     this.count = e + 1;
-    this.byPair?.set(pairKey(from, to), e);
+    if (this.byPair !== undefined) this.byPair.set(pairKey(from, to), e);
     if (origin !== undefined) this.origins.set(e, origin);
   }
 
