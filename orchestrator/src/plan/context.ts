@@ -3,9 +3,10 @@
  * ordering): indexes of the workflow, the tasks built so far, the task and operation edges with
  * where each came from, and the problems collected along the way.
  *
- * At 100k operations planning time is mostly allocation, so per-operation state lives in typed
- * arrays, edges in parallel number arrays, and an edge's origin is only stored when it is not the
- * common case (a `depends_on` entry, which can be found again when a message needs it).
+ * At 100k operations planning time is mostly allocation, so per-operation and per-task state and
+ * the edges live in typed arrays (outside the JS heap, never scanned or copied by the collector),
+ * and an edge's origin is only stored when it is not the common case (a `depends_on` entry, which
+ * can be found again when a message needs it).
  *
  * @internal
  * @module

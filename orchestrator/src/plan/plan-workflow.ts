@@ -13,8 +13,8 @@ import { EdgeList, operationPath, q, type PlanContext } from './context.ts';
 import { addDependencyEdges, addDependsOnEdges } from './edges.ts';
 import { expandOperations } from './expand.ts';
 import { indexInventory } from './inventory.ts';
-import { orderOperations } from './order.ts';
 import { NameIndex } from './name-index.ts';
+import { orderOperations } from './order.ts';
 import { mergeRetryPolicy, resolveRollout } from './policy.ts';
 import { addTaskservEdges } from './requires.ts';
 import type { Plan, PlanEdge, PlannedOperation, PlannedTask } from './types.ts';
@@ -102,6 +102,7 @@ function assemble(ctx: PlanContext, levels: Int32Array): Plan {
   for (let o = 0; o < order.length; o++) {
     const index = order[o]!;
     const op = operations[index]!;
+    // Arrays of their exact size: a pushed-to empty array reserves room for 17 elements.
     const first = taskStart[index]!;
     const taskIds = new Array<string>(taskStart[index + 1]! - first);
     for (let k = 0; k < taskIds.length; k++) {
