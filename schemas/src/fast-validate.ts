@@ -112,7 +112,7 @@ class Compiler {
   readonly constants: unknown[] = [];
   private counter = 0;
 
-  /** @param share Whether lists and records that validation leaves unchanged are shared, not copied. */
+  /** @param share Whether lists and records validation leaves unchanged are shared, not copied. */
   constructor(private readonly share: boolean) {}
 
   fresh(prefix: string): string {
