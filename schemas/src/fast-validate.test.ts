@@ -144,10 +144,12 @@ function mutate(doc: Record<string, Json>, random: () => number): Record<string,
 
 function expectSameAsValibot(schema: v.GenericSchema, input: unknown): boolean {
   const slow = v.safeParse(schema, input);
-  const fast = fastSafeParse(schema, input);
-  expect(fast.success).toBe(slow.success);
-  if (slow.success) expect(fast.output).toStrictEqual(slow.output);
-  else expect(fast.issues).toStrictEqual(slow.issues);
+  for (const shareInput of [false, true]) {
+    const fast = fastSafeParse(schema, input, { shareInput });
+    expect(fast.success).toBe(slow.success);
+    if (slow.success) expect(fast.output).toStrictEqual(slow.output);
+    else expect(fast.issues).toStrictEqual(slow.issues);
+  }
   return slow.success;
 }
 
@@ -181,6 +183,79 @@ describe('fastSafeParse', () => {
     expect(output).toStrictEqual(v.parse(WorkflowSchema, input));
     expect(output.retry_policy.max_attempts).toBe(3);
     expect(output.operations[0]!.steps).toEqual([]);
+  });
+
+  test('gives every defaulted list and record its own new value', () => {
+    const input = {
+      name: 'w',
+      operations: [
+        { id: 'a', type: 'check', target: 'cluster' },
+        { id: 'b', type: 'check', target: 'cluster' },
+      ],
+    };
+    const [first, second] = [fastParse(WorkflowSchema, input), fastParse(WorkflowSchema, input)];
+    expect(first.operations[0]!.providers).toEqual([]);
+    expect(first.operations[0]!.providers).not.toBe(first.operations[1]!.providers);
+    expect(first.operations[0]!.providers).not.toBe(second.operations[0]!.providers);
+    expect(first.labels).toEqual({});
+    expect(first.labels).not.toBe(second.labels);
+
+    // A default that is not a new empty value each time is called and copied, as valibot does.
+    const shared = ['x'];
+    const Schema = v.strictObject({
+      list: v.optional(v.array(v.string()), () => shared),
+      fixed: v.optional(v.array(v.string()), ['y']),
+    });
+    const output = fastParse(Schema, {});
+    expect(output).toStrictEqual(v.parse(Schema, {}));
+    expect(output.list).not.toBe(shared);
+  });
+
+  test('shares unchanged lists and records with the input only when asked to', () => {
+    const step = { name: 's', type: 'echo', params: { message: 'hi', n: [1] } };
+    const op = {
+      id: 'a',
+      type: 'check',
+      target: 'cluster',
+      items: ['x'],
+      depends_on: [],
+      steps: [step],
+    };
+    const input = { name: 'w', labels: { team: 'a' }, operations: [op] };
+
+    const shared = fastParse(WorkflowSchema, input, { shareInput: true });
+    expect(shared).toStrictEqual(v.parse(WorkflowSchema, input));
+    expect(shared.operations[0]!.items).toBe(op.items);
+    expect(shared.operations[0]!.depends_on).toBe(op.depends_on);
+    expect(shared.operations[0]!.steps[0]!.params).toBe(step.params);
+    expect(shared.labels).toBe(input.labels);
+    // What validation changes is new: objects that get defaults, lists of them.
+    expect(shared.operations[0]).not.toBe(op);
+    expect(shared.operations[0]!.steps).not.toBe(op.steps);
+
+    const copied = fastParse(WorkflowSchema, input);
+    expect(copied.operations[0]!.items).not.toBe(op.items);
+    expect(copied.operations[0]!.steps[0]!.params).not.toBe(step.params);
+    expect(copied.labels).not.toBe(input.labels);
+  });
+
+  test('copies what valibot would not give back key for key, even when sharing', () => {
+    class Names extends Array<string> {}
+    const odd = [
+      { name: 'w', labels: JSON.parse('{"__proto__": "x", "a": "b"}') as unknown },
+      { name: 'w', labels: Object.assign(Object.create({ inherited: 'x' }) as object, { a: 'b' }) },
+      { name: 'w', labels: { constructor: 'x' } },
+      { name: 'w', templates: Names.from(['a.cue']) },
+    ];
+    for (const extra of odd) {
+      const input = { operations: [{ id: 'a', type: 'check', target: 'cluster' }], ...extra };
+      const shared = fastSafeParse(WorkflowSchema, input, { shareInput: true });
+      expect(shared).toStrictEqual(v.safeParse(WorkflowSchema, input));
+      if (shared.success) {
+        expect(shared.output.labels).not.toBe(input.labels);
+        expect(shared.output.templates).not.toBe(extra.templates);
+      }
+    }
   });
 
   test('matches valibot on edge cases of objects, records, numbers and keys', () => {

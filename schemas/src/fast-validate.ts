@@ -52,10 +52,68 @@ const STOCK_PIPE = String((v.pipe(v.string(), v.minLength(1)) as unknown as AnyN
 const isStock = (node: AnyNode, run: unknown = node['~run']): boolean =>
   STOCK.get(`${node.kind}:${node.type}`) === String(run);
 
+/**
+ * The literal to emit for an `optional(wrapped, default)` whose default is a function returning a
+ * new empty list or object on each call (`() => []`, `() => ({})`), and whose wrapped schema is a
+ * plain array or record: valibot outputs a new empty copy of it, which the literal is. Undefined
+ * otherwise (then the default is called and validated as valibot does).
+ */
+function freshEmptyDefault(fallback: unknown, wrapped: AnyNode): '[]' | '{}' | undefined {
+  if (typeof fallback !== 'function' || fallback.length !== 0 || Array.isArray(wrapped.pipe)) {
+    return undefined;
+  }
+  const [a, b] = [(fallback as () => unknown)(), (fallback as () => unknown)()];
+  if (a === b || typeof a !== 'object' || a === null || typeof b !== 'object' || b === null) {
+    return undefined;
+  }
+  const empty = (x: object, proto: object) =>
+    Object.getPrototypeOf(x) === proto &&
+    Reflect.ownKeys(x).length === (proto === Array.prototype ? 1 : 0);
+  if (wrapped.type === 'array' && empty(a, Array.prototype) && empty(b, Array.prototype)) {
+    return '[]';
+  }
+  if (wrapped.type === 'record' && empty(a, Object.prototype) && empty(b, Object.prototype)) {
+    return '{}';
+  }
+  return undefined;
+}
+
+/** A default written into the code as a literal: a string, boolean or finite number. */
+const isInlinable = (value: unknown): boolean =>
+  typeof value === 'string' ||
+  typeof value === 'boolean' ||
+  (typeof value === 'number' && Number.isFinite(value) && !Object.is(value, -0));
+
+/**
+ * Whether a valid value comes out of `node` as it went in (strings, numbers, booleans,
+ * picklists, with their checks, and `unknown` where allowed), so a list or record of them can be
+ * shared rather than copied.
+ *
+ * @param node The item or value schema.
+ * @param unknownToo Whether `unknown` counts: not for list items, as valibot turns a hole in a
+ *   list into an `undefined` item, which a shared list would keep as a hole.
+ */
+function keepsValue(node: AnyNode, unknownToo: boolean): boolean {
+  switch (node.type) {
+    case 'string':
+    case 'number':
+    case 'boolean':
+    case 'picklist':
+      return true;
+    case 'unknown':
+      return unknownToo;
+    default:
+      return false;
+  }
+}
+
 /** Code generation state: constants the generated code refers to, and fresh variable names. */
 class Compiler {
   readonly constants: unknown[] = [];
   private counter = 0;
+
+  /** @param share Whether lists and records validation leaves unchanged are shared, not copied. */
+  constructor(private readonly share: boolean) {}
 
   fresh(prefix: string): string {
     return `${prefix}${this.counter++}`;
@@ -145,24 +203,47 @@ class Compiler {
     if (node.default === undefined) {
       return `if (${input} === undefined) ${out} = undefined; else { ${this.emit(wrapped, input, out)} }`;
     }
+    const fresh = freshEmptyDefault(node.default, wrapped);
+    if (fresh !== undefined) {
+      // What valibot would output: the default run through the wrapped schema, a new `[]`/`{}`.
+      return `if (${input} === undefined) ${out} = ${fresh}; else { ${this.emit(wrapped, input, out)} }`;
+    }
     const value = this.fresh('d');
     const fallback =
       typeof node.default === 'function'
         ? `${this.constant(node.default)}()`
-        : this.constant(node.default);
+        : isInlinable(node.default)
+          ? JSON.stringify(node.default)
+          : this.constant(node.default);
     return `let ${value} = ${input}; if (${value} === undefined) ${value} = ${fallback};
       if (${value} === undefined) ${out} = undefined; else { ${this.emit(wrapped, value, out)} }`;
   }
 
   private emitArray(node: AnyNode, input: string, out: string): string {
     const i = this.fresh('i');
+    const n = this.fresh('n');
     const list = this.fresh('a');
+    const value = this.fresh('x');
     const item = this.fresh('v');
+    if (this.share && keepsValue(node.item as AnyNode, false)) {
+      // Checked in place and shared. A list that is not a plain Array goes to valibot (FAIL),
+      // whose copy is then the output.
+      return `if (!Array.isArray(${input}) || Object.getPrototypeOf(${input}) !== Array.prototype) return FAIL;
+        for (let ${i} = 0, ${n} = ${input}.length; ${i} < ${n}; ${i}++) {
+          const ${value} = ${input}[${i}];
+          let ${item}; ${this.emit(node.item as AnyNode, value, item)}
+        }
+        ${out} = ${input};`;
+    }
+    // Lists get their exact size: an empty literal reserves 17 slots on its first push, which at
+    // 100k operations made close to half of the output's bytes.
     return `if (!Array.isArray(${input})) return FAIL;
-      const ${list} = [];
-      for (let ${i} = 0; ${i} < ${input}.length; ${i}++) {
-        let ${item}; ${this.emit(node.item as AnyNode, `${input}[${i}]`, item)}
-        ${list}.push(${item});
+      const ${n} = ${input}.length;
+      const ${list} = new Array(${n});
+      for (let ${i} = 0; ${i} < ${n}; ${i}++) {
+        const ${value} = ${input}[${i}];
+        let ${item}; ${this.emit(node.item as AnyNode, value, item)}
+        ${list}[${i}] = ${item};
       }
       ${out} = ${list};`;
   }
@@ -179,13 +260,27 @@ class Compiler {
     }
     const k = this.fresh('k');
     const map = this.fresh('r');
+    const value = this.fresh('x');
     const item = this.fresh('v');
     const hasOwn = 'Object.prototype.hasOwnProperty.call';
+    const skipped = `!${hasOwn}(${input}, ${k}) || ${k} === '__proto__' || ${k} === 'prototype' || ${k} === 'constructor'`;
+    if (this.share && keepsValue(node.value as AnyNode, true)) {
+      // Checked in place and shared. A record valibot would not copy key for key (not a plain
+      // object, or with a key it skips) goes to valibot (FAIL), whose copy is then the output.
+      return `if (!${input} || typeof ${input} !== 'object' || Object.getPrototypeOf(${input}) !== Object.prototype) return FAIL;
+        for (const ${k} in ${input}) {
+          if (${skipped}) return FAIL;
+          const ${value} = ${input}[${k}];
+          let ${item}; ${this.emit(node.value as AnyNode, value, item)}
+        }
+        ${out} = ${input};`;
+    }
     return `if (!${input} || typeof ${input} !== 'object'${refusesLists ? ` || Array.isArray(${input})` : ''}) return FAIL;
       const ${map} = {};
       for (const ${k} in ${input}) {
-        if (!${hasOwn}(${input}, ${k}) || ${k} === '__proto__' || ${k} === 'prototype' || ${k} === 'constructor') continue;
-        let ${item}; ${this.emit(node.value as AnyNode, `${input}[${k}]`, item)}
+        if (${skipped}) continue;
+        const ${value} = ${input}[${k}];
+        let ${item}; ${this.emit(node.value as AnyNode, value, item)}
         ${map}[${k}] = ${item};
       }
       ${out} = ${map};`;
@@ -210,7 +305,8 @@ class Compiler {
       }
       const name = JSON.stringify(key);
       const value = this.fresh('v');
-      const run = this.emit(entry, `${input}[${name}]`, value);
+      const field = this.fresh('x');
+      const run = `const ${field} = ${input}[${name}]; ${this.emit(entry, field, value)}`;
       if (entry.type === 'optional' && entry.default === undefined) {
         const has = this.fresh('h');
         code += `let ${value}; const ${has} = ${name} in ${input}; if (${has}) { ${run} }`;
@@ -237,12 +333,13 @@ const FAIL: unique symbol = Symbol('invalid');
  * Compiles a valibot schema into a fast validator.
  *
  * @param schema A sync valibot schema.
+ * @param share Whether the output may share the input's unchanged lists and records.
  * @returns A function giving valibot's output or {@link FAIL}; undefined when the schema holds a
  *   node the compiler does not understand.
  * @internal
  */
-export function _compileSchema(schema: v.GenericSchema): Compiled | undefined {
-  const compiler = new Compiler();
+export function _compileSchema(schema: v.GenericSchema, share = false): Compiled | undefined {
+  const compiler = new Compiler(share);
   let body: string;
   try {
     body = compiler.emit(schema as unknown as AnyNode, 'input', 'output');
@@ -258,15 +355,32 @@ export function _compileSchema(schema: v.GenericSchema): Compiled | undefined {
   return factory(compiler.constants, FAIL);
 }
 
-const compiled = new WeakMap<object, Compiled | null>();
+/** Validators by schema: copying ones, and sharing ones. */
+const compiled = [new WeakMap<object, Compiled | null>(), new WeakMap<object, Compiled | null>()];
 
-function compiledFor(schema: v.GenericSchema): Compiled | null {
-  let validator = compiled.get(schema);
+function compiledFor(schema: v.GenericSchema, share: boolean): Compiled | null {
+  const cache = compiled[share ? 1 : 0]!;
+  let validator = cache.get(schema);
   if (validator === undefined) {
-    validator = _compileSchema(schema) ?? null;
-    compiled.set(schema, validator);
+    validator = _compileSchema(schema, share) ?? null;
+    cache.set(schema, validator);
   }
   return validator;
+}
+
+/** How {@link fastSafeParse} builds its output. */
+export interface FastParseConfig {
+  /**
+   * Lets the output share the input's lists of strings, numbers or booleans and its records of
+   * such values or of `unknown` ones, where validation leaves them as they are, instead of
+   * copying them as valibot does. The output then holds the same values as valibot's, and parts
+   * of it are the input's own arrays and objects: pass it for a document that nothing else will
+   * use or change, as the loader's fresh `JSON.parse`, YAML or CUE result. At 100k operations it
+   * halves the time validation takes (the copy was 40% of the output's bytes).
+   *
+   * @default false
+   */
+  readonly shareInput?: boolean;
 }
 
 /**
@@ -277,18 +391,20 @@ function compiledFor(schema: v.GenericSchema): Compiled | null {
  *
  * @param schema A sync valibot schema, e.g. `WorkflowSchema`.
  * @param input The untrusted value.
+ * @param config Whether the output may share parts of `input`.
  * @returns The same result `v.safeParse(schema, input)` gives.
  * @example
  * ```ts
- * const result = fastSafeParse(WorkflowSchema, JSON.parse(text));
+ * const result = fastSafeParse(WorkflowSchema, JSON.parse(text), { shareInput: true });
  * if (!result.success) report(result.issues);
  * ```
  */
 export function fastSafeParse<TSchema extends v.GenericSchema>(
   schema: TSchema,
   input: unknown,
+  config?: FastParseConfig,
 ): v.SafeParseResult<TSchema> {
-  const validator = compiledFor(schema);
+  const validator = compiledFor(schema, config?.shareInput === true);
   if (validator !== null) {
     const output = validator(input);
     if (output !== FAIL) {
@@ -308,14 +424,16 @@ export function fastSafeParse<TSchema extends v.GenericSchema>(
  *
  * @param schema A sync valibot schema.
  * @param input The value.
+ * @param config Whether the output may share parts of `input`.
  * @returns The validated output.
  * @throws {v.ValiError} With valibot's issues when the input is invalid.
  */
 export function fastParse<TSchema extends v.GenericSchema>(
   schema: TSchema,
   input: unknown,
+  config?: FastParseConfig,
 ): v.InferOutput<TSchema> {
-  const result = fastSafeParse(schema, input);
+  const result = fastSafeParse(schema, input, config);
   if (result.success) return result.output;
   return v.parse(schema, input);
 }

@@ -200,7 +200,7 @@ async function readDocument(
   kind: DocumentKind,
 ): Promise<{ value: unknown; locate: Locate }> {
   if (options.format === 'cue') return readCue(source, options, kind);
-  const { value, locate } =
+  const { value, locate, owned } =
     options.format === 'json' ? parseJson(source, options.file) : parseYaml(source, options.file);
   if (value === null || value === undefined) {
     throw new InvalidWorkflowError(
@@ -216,13 +216,13 @@ async function readDocument(
     );
   }
   if (!options.cueCheck)
-    return { value: validate(kind, value, { file: options.file, locate }), locate };
+    return { value: validate(kind, value, { file: options.file, locate, owned }), locate };
 
   // Both schemas, and a loud failure when they disagree: that is a bug in Muster, not in the file.
   const checked = await cueCheckValue(value, kind, options.file, locate);
   let parsed: unknown;
   try {
-    parsed = validate(kind, value, { file: options.file, locate });
+    parsed = validate(kind, value, { file: options.file, locate, owned });
   } catch (e: unknown) {
     if (!checked.ok || !(e instanceof InvalidWorkflowError)) throw e;
     throw new InvalidWorkflowError(
@@ -316,7 +316,10 @@ async function readCue(
     );
   }
   try {
-    return { value: validate(kind, result.value, { file: options.file, locate }), locate };
+    return {
+      value: validate(kind, result.value, { file: options.file, locate, owned: true }),
+      locate,
+    };
   } catch (e: unknown) {
     if (!(e instanceof InvalidWorkflowError)) throw e;
     throw new InvalidWorkflowError(
@@ -378,20 +381,33 @@ function findModuleRoot(dir: string): string | undefined {
   }
 }
 
+/**
+ * Validates a parsed document. `owned`: the loader parsed it itself, drops it afterwards, and no
+ * list or object appears in it twice (no YAML alias), so the result may share its unchanged lists
+ * and records instead of copying them.
+ */
 function validate(
   kind: DocumentKind,
   value: unknown,
-  options: { file?: string; locate?: Locate },
+  options: { file?: string; locate?: Locate; owned?: boolean },
 ): unknown {
-  const result = fastSafeParse(kind.schema, value);
+  const { owned, ...where } = options;
+  const result = fastSafeParse(kind.schema, value, { shareInput: owned === true });
   if (result.success) return result.output;
   throw new InvalidWorkflowError(
-    issuesToProblems(result.issues, { schema: kind.schema, ...options }),
+    issuesToProblems(result.issues, { schema: kind.schema, ...where }),
     options.file,
   );
 }
 
-function parseJson(source: string, file: string): { value: unknown; locate: Locate } {
+/** A parsed document; `owned` when no list or object in `value` is reachable twice. */
+interface ParsedDocument {
+  readonly value: unknown;
+  readonly locate: Locate;
+  readonly owned: boolean;
+}
+
+function parseJson(source: string, file: string): ParsedDocument {
   let value: unknown;
   try {
     value = JSON.parse(source);
@@ -414,10 +430,10 @@ function parseJson(source: string, file: string): { value: unknown; locate: Loca
   }
   const lineCounter = new LineCounter();
   const doc = parseDocument(source, { lineCounter, uniqueKeys: false });
-  return { value, locate: yamlLocator(doc, lineCounter) };
+  return { value, locate: yamlLocator(doc, lineCounter), owned: true };
 }
 
-function parseYaml(source: string, file: string): { value: unknown; locate: Locate } {
+function parseYaml(source: string, file: string): ParsedDocument {
   const lineCounter = new LineCounter();
   const doc = parseDocument(source, { lineCounter });
   if (doc.errors.length > 0) {
@@ -435,10 +451,15 @@ function parseYaml(source: string, file: string): { value: unknown; locate: Loca
       file,
     );
   }
-  return {
-    value: doc.toJS({ maxAliasCount: 1000 }) as unknown,
-    locate: yamlLocator(doc, lineCounter),
-  };
+  // An alias (`*name`) makes its anchor's list or object appear in two places of the value.
+  let aliased = false;
+  const value = doc.toJS({
+    maxAliasCount: 1000,
+    onAnchor: (_value, count) => {
+      if (count > 0) aliased = true;
+    },
+  }) as unknown;
+  return { value, locate: yamlLocator(doc, lineCounter), owned: !aliased };
 }
 
 function positionAt(source: string, offset: number): { line: number; column: number } {

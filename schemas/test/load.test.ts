@@ -333,6 +333,23 @@ describe('loadWorkflowSource', () => {
     expect(problems[0]?.message).toBe('a workflow needs at least one operation');
   });
 
+  test('gives each place a YAML alias fills its own list', async () => {
+    const loaded = await loadWorkflowSource(
+      [
+        'name: x',
+        'operations:',
+        '  - {id: a, type: check, target: cluster, items: &names [one, two]}',
+        '  - {id: b, type: check, target: cluster, items: *names}',
+        '',
+      ].join('\n'),
+      { format: 'yaml' },
+    );
+    const [a, b] = loaded.workflow.operations;
+    expect(a!.items).toEqual(['one', 'two']);
+    expect(b!.items).toEqual(['one', 'two']);
+    expect(a!.items).not.toBe(b!.items);
+  });
+
   test('names the source when no file is given', async () => {
     const problems = await problemsOf(
       loadWorkflowSource('name: ""\noperations: [{id: "a", type: "create", target: "server"}]\n', {

@@ -1,6 +1,11 @@
 import * as v from 'valibot';
 import { describe, expect, test } from 'vitest';
-import { edgesOf, generateWorkflow } from '../../../bench/plan.ts';
+import {
+  allocateResult,
+  dependencyIndexOf,
+  edgesOf,
+  generateWorkflow,
+} from '../../../bench/plan.ts';
 import { WorkflowSchema } from '../../../schemas/src/workflow.ts';
 import { planWorkflow } from './index.ts';
 
@@ -19,5 +24,25 @@ describe('bench/plan generator', () => {
     // Dependencies always point back, so levels follow file positions.
     const level = new Map(plan.operations.map((o) => [o.id, o.level]));
     for (const [from, to] of edges) expect(level.get(to)!).toBeGreaterThan(level.get(from)!);
+  });
+
+  test('its allocation floor builds as many objects as validation and planning return', () => {
+    const input = generateWorkflow(1000);
+    const workflow = v.parse(WorkflowSchema, input);
+    const plan = planWorkflow(workflow);
+    const [operations, tasks, planned, edges] = allocateResult(
+      input,
+      dependencyIndexOf(input),
+    ) as unknown[][];
+    expect(operations).toEqual(workflow.operations);
+    expect(planned).toHaveLength(plan.operations.length);
+    const byId = (a: unknown, b: unknown) =>
+      (a as { id: string }).id < (b as { id: string }).id ? -1 : 1;
+    expect([...tasks!].sort(byId)).toEqual([...plan.tasks].sort(byId));
+    const line = (e: unknown) => {
+      const { from, to } = e as { from: string; to: string };
+      return `${from} -> ${to}`;
+    };
+    expect(edges!.map(line).sort()).toEqual(plan.edges.map(line).sort());
   });
 });

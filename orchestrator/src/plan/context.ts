@@ -3,15 +3,18 @@
  * ordering): indexes of the workflow, the tasks built so far, the task and operation edges with
  * where each came from, and the problems collected along the way.
  *
- * At 100k operations planning time is mostly allocation, so per-operation state lives in typed
- * arrays, edges in parallel number arrays, and an edge's origin is only stored when it is not the
- * common case (a `depends_on` entry, which can be found again when a message needs it).
+ * At 100k operations planning time is mostly allocation, so per-operation and per-task state and
+ * the edges live in typed arrays (outside the JS heap, never scanned or copied by the collector),
+ * and an edge's origin is only stored when it is not the common case (a `depends_on` entry, which
+ * can be found again when a message needs it).
  *
  * @internal
  * @module
  */
 import type { Problem } from '../../../schemas/src/problems.ts';
 import type { Operation, Server, Taskserv, Workflow } from '../../../schemas/src/workflow.ts';
+import { toCsr, type Csr } from './graph.ts';
+import type { NameIndex } from './name-index.ts';
 import type { PlannedTask } from './types.ts';
 
 /** Why an edge exists and where the user wrote it, for cycle messages. */
@@ -52,7 +55,7 @@ export interface PlanContext {
   /** The workflow's operations, by index. */
   readonly operations: readonly Operation[];
   /** The first operation with each id. */
-  readonly operationIndex: ReadonlyMap<string, number>;
+  readonly operationIndex: NameIndex;
   /** 0 for a second operation with an id already used: it is reported, not planned. */
   readonly planned: Uint8Array;
   /**
@@ -61,12 +64,11 @@ export interface PlanContext {
    */
   readonly taskStart: Int32Array;
   readonly tasks: PlannedTask[];
-  /** The id of each task, parallel to `tasks`: read without touching the task objects. */
-  readonly taskIds: string[];
-  /** The operation of each task, parallel to `tasks`. */
-  readonly taskOperation: number[];
-  /** The index in its operation's `items` of each task's item, -1 when implied (all servers). */
-  readonly taskItem: number[];
+  /**
+   * The operation of each task, parallel to `tasks`; filled in once expansion is done (tasks are
+   * created operation by operation, so it follows from `taskStart`).
+   */
+  taskOperation: Int32Array;
   /** Task edges. */
   readonly edges: EdgeList;
   /** Operation edges: `from` is the dependency, `to` the operation that waits. */
@@ -79,20 +81,64 @@ const pairKey = (from: number, to: number) => from * 2 ** 26 + to;
 /**
  * Edges without duplicates, in insertion order: a second edge between the same nodes keeps the
  * stronger type. Nodes are task or operation indices.
+ *
+ * Edges live in typed arrays that double when full: at 100k operations a plan has 200k edges, and
+ * numbers outside the JS heap are never scanned or copied by the garbage collector.
  */
 export class EdgeList {
-  readonly from: number[] = [];
-  readonly to: number[] = [];
-  /** 1 for hard edges, 0 for soft. */
-  readonly hard: number[] = [];
+  private fromNodes: Int32Array;
+  private toNodes: Int32Array;
+  private hardFlags: Uint8Array;
+  private count = 0;
+  private capacity: number;
   /** Origins of edges that do not come from `depends_on`, by edge index. */
   readonly origins = new Map<number, EdgeOrigin>();
   // Built on the first `add`: `addNew` edges (depends_on) are unique by construction, and a plan
   // with nothing else never pays for the index.
   private byPair: Map<number, number> | undefined;
 
+  /** @param capacity Room for this many edges before the arrays grow. */
+  constructor(capacity = 16) {
+    this.capacity = capacity;
+    this.fromNodes = new Int32Array(capacity);
+    this.toNodes = new Int32Array(capacity);
+    this.hardFlags = new Uint8Array(capacity);
+  }
+
   get size(): number {
-    return this.from.length;
+    return this.count;
+  }
+
+  /** The node each edge starts from (indices past `size` are unused room). */
+  get from(): Int32Array {
+    return this.fromNodes;
+  }
+
+  /** The node that waits, for each edge (indices past `size` are unused room). */
+  get to(): Int32Array {
+    return this.toNodes;
+  }
+
+  /** 1 for a hard edge, 0 for soft, for each edge (indices past `size` are unused room). */
+  get hard(): Uint8Array {
+    return this.hardFlags;
+  }
+
+  /** Makes room for `extra` more edges at once. */
+  reserve(extra: number): void {
+    const needed = this.count + extra;
+    if (needed <= this.capacity) return;
+    const capacity = Math.max(needed, this.capacity * 2);
+    const from = new Int32Array(capacity);
+    const to = new Int32Array(capacity);
+    const hard = new Uint8Array(capacity);
+    from.set(this.fromNodes.subarray(0, this.count));
+    to.set(this.toNodes.subarray(0, this.count));
+    hard.set(this.hardFlags.subarray(0, this.count));
+    this.fromNodes = from;
+    this.toNodes = to;
+    this.hardFlags = hard;
+    this.capacity = capacity;
   }
 
   /**
@@ -104,12 +150,14 @@ export class EdgeList {
    * @param origin Why the edge exists; none for `depends_on`.
    */
   addNew(from: number, to: number, hard: boolean, origin?: EdgeOrigin): void {
-    const e = this.from.length;
-    this.byPair?.set(pairKey(from, to), e);
+    const e = this.count;
+    if (e === this.capacity) this.reserve(1);
+    this.fromNodes[e] = from;
+    this.toNodes[e] = to;
+    this.hardFlags[e] = hard ? 1 : 0;
+    this.count = e + 1;
+    if (this.byPair !== undefined) this.byPair.set(pairKey(from, to), e);
     if (origin !== undefined) this.origins.set(e, origin);
-    this.from.push(from);
-    this.to.push(to);
-    this.hard.push(hard ? 1 : 0);
   }
 
   /**
@@ -127,8 +175,8 @@ export class EdgeList {
       this.addNew(from, to, hard, origin);
       return true;
     }
-    if (hard && !this.hard[existing]) {
-      this.hard[existing] = 1;
+    if (hard && !this.hardFlags[existing]) {
+      this.hardFlags[existing] = 1;
       this.origins.set(existing, origin);
     }
     return false;
@@ -138,10 +186,30 @@ export class EdgeList {
   find(from: number, to: number): number | undefined {
     if (this.byPair === undefined) {
       this.byPair = new Map();
-      for (let e = 0; e < this.from.length; e++)
-        this.byPair.set(pairKey(this.from[e]!, this.to[e]!), e);
+      for (let e = 0; e < this.count; e++) {
+        this.byPair.set(pairKey(this.fromNodes[e]!, this.toNodes[e]!), e);
+      }
     }
     return this.byPair.get(pairKey(from, to));
+  }
+
+  /** Whether an edge at index `start` or later starts from `from`. */
+  hasFromSince(from: number, start: number): boolean {
+    for (let e = start; e < this.count; e++) if (this.fromNodes[e] === from) return true;
+    return false;
+  }
+
+  /**
+   * The edges as a compressed graph.
+   *
+   * @param nodes The number of nodes.
+   * @param reversed Whether to read each edge from its waiting node to the node it waits for.
+   * @returns The graph; successors keep insertion order.
+   */
+  toCsr(nodes: number, reversed = false): Csr {
+    const from = this.fromNodes.subarray(0, this.count);
+    const to = this.toNodes.subarray(0, this.count);
+    return reversed ? toCsr(nodes, to, from) : toCsr(nodes, from, to);
   }
 }
 

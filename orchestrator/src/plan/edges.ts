@@ -47,7 +47,7 @@ export function addDependsOnEdges(ctx: PlanContext): void {
         });
         continue;
       }
-      if (!planned[index] || operationEdges.from.includes(dependency, ownEdges)) continue;
+      if (!planned[index] || operationEdges.hasFromSince(dependency, ownEdges)) continue;
       operationEdges.addNew(dependency, index, true);
       // Each pair of operations is connected once, before any other edge: no duplicates.
       for (let to = taskStart[index]!, end = taskStart[index + 1]!; to < end; to++) {

@@ -49,13 +49,11 @@ export function expandOperations(ctx: PlanContext): void {
     }
   }
   taskStart[operations.length] = ctx.tasks.length;
-}
-
-function pushTask(ctx: PlanContext, index: number, task: PlannedTask, item: number): void {
-  ctx.tasks.push(task);
-  ctx.taskIds.push(task.id);
-  ctx.taskOperation.push(index);
-  ctx.taskItem.push(item);
+  const taskOperation = new Int32Array(ctx.tasks.length);
+  for (let index = 0; index < operations.length; index++) {
+    taskOperation.fill(index, taskStart[index]!, taskStart[index + 1]!);
+  }
+  ctx.taskOperation = taskOperation;
 }
 
 /** Reports a repeated item; true when `name` was seen before in this operation. */
@@ -115,16 +113,16 @@ function expandServerOperation(ctx: PlanContext, index: number, op: Operation): 
   const path = operationPath(index);
   const providersKnown = checkProviders(ctx, index, op);
   let itemsKnown = true;
-  const candidates: Array<{ entry: ServerEntry; item: number }> = [];
+  const candidates: ServerEntry[] = [];
   if (op.items.length === 0) {
-    for (const entry of ctx.servers.values()) candidates.push({ entry, item: -1 });
+    for (const entry of ctx.servers.values()) candidates.push(entry);
   } else {
     const seen = op.items.length > 1 ? new Set<string>() : undefined;
     op.items.forEach((name, j) => {
       if (isDuplicateItem(ctx, index, op, seen, name, j)) return;
       const entry = ctx.servers.get(name);
       if (entry !== undefined) {
-        candidates.push({ entry, item: j });
+        candidates.push(entry);
         return;
       }
       itemsKnown = false;
@@ -142,7 +140,7 @@ function expandServerOperation(ctx: PlanContext, index: number, op: Operation): 
     });
   }
 
-  const selected = candidates.filter((c) => matchesProviders(op.providers, c.entry));
+  const selected = candidates.filter((entry) => matchesProviders(op.providers, entry));
   if (selected.length === 0 && itemsKnown && providersKnown) {
     ctx.problems.push(noServersProblem(ctx, index, op, candidates));
   }
@@ -163,44 +161,34 @@ function expandServerOperation(ctx: PlanContext, index: number, op: Operation): 
     });
   }
 
-  for (const { entry, item } of selected) {
+  for (const entry of selected) {
     const { name, provider } = entry.server;
     const id = `${op.id}:${name}@${name}`;
     if (op.type === 'update') {
-      pushTask(
-        ctx,
-        index,
-        {
-          id,
-          operation: op.id,
-          item: name,
-          server: name,
-          queue: `server:${name}`,
-          steps: op.steps,
-          compensation: NO_STEPS,
-        },
-        item,
-      );
-      continue;
-    }
-    const action = op.type === 'check' ? 'status' : op.type;
-    pushTask(
-      ctx,
-      index,
-      {
+      ctx.tasks.push({
         id,
         operation: op.id,
         item: name,
         server: name,
-        queue: `provider:${provider}`,
-        action,
-        provider,
+        queue: `server:${name}`,
         steps: op.steps,
-        // The engine deletes a created server through its provider on rollback; nothing to add.
         compensation: NO_STEPS,
-      },
-      item,
-    );
+      });
+      continue;
+    }
+    const action = op.type === 'check' ? 'status' : op.type;
+    ctx.tasks.push({
+      id,
+      operation: op.id,
+      item: name,
+      server: name,
+      queue: `provider:${provider}`,
+      action,
+      provider,
+      steps: op.steps,
+      // The engine deletes a created server through its provider on rollback; nothing to add.
+      compensation: NO_STEPS,
+    });
   }
 }
 
@@ -208,7 +196,7 @@ function noServersProblem(
   ctx: PlanContext,
   index: number,
   op: Operation,
-  candidates: ReadonlyArray<{ entry: ServerEntry }>,
+  candidates: readonly ServerEntry[],
 ): Problem {
   const path = operationPath(index);
   const message = `operation ${q(op.id)} has no servers to act on`;
@@ -225,7 +213,7 @@ function noServersProblem(
     path: `${path}.providers`,
     message: `${message}: no ${op.items.length > 0 ? 'listed ' : ''}server uses provider ${listOf(op.providers.map(q), 8, 'or')}`,
     expected: `a server with provider ${listOf(op.providers, 8, 'or')}`,
-    received: describeServers(candidates.map((c) => c.entry)),
+    received: describeServers(candidates),
     hint: 'change providers, or target servers of those providers',
   };
 }
@@ -293,19 +281,14 @@ function expandTaskservOperation(ctx: PlanContext, index: number, op: Operation)
     const body = taskservTaskBody(op.type, taskserv, op.steps);
     for (const server of servers) {
       const host = server.server.name;
-      pushTask(
-        ctx,
-        index,
-        {
-          id: `${op.id}:${name}@${host}`,
-          operation: op.id,
-          item: name,
-          server: host,
-          queue: `server:${host}`,
-          ...body,
-        },
-        j,
-      );
+      ctx.tasks.push({
+        id: `${op.id}:${name}@${host}`,
+        operation: op.id,
+        item: name,
+        server: host,
+        queue: `server:${host}`,
+        ...body,
+      });
     }
   });
 }
@@ -355,18 +338,13 @@ function expandClusterOperation(ctx: PlanContext, index: number, op: Operation):
   for (let j = 0; j < items.length; j++) {
     const item = items[j]!;
     if (isDuplicateItem(ctx, index, op, seen, item, j)) continue;
-    pushTask(
-      ctx,
-      index,
-      {
-        id: `${op.id}:${item}`,
-        operation: op.id,
-        item,
-        queue: 'orchestrator',
-        steps: op.steps,
-        compensation: NO_STEPS,
-      },
-      j,
-    );
+    ctx.tasks.push({
+      id: `${op.id}:${item}`,
+      operation: op.id,
+      item,
+      queue: 'orchestrator',
+      steps: op.steps,
+      compensation: NO_STEPS,
+    });
   }
 }

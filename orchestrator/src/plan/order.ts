@@ -21,10 +21,9 @@ const MAX_SHOWN_LINKS = 12;
  */
 export function orderOperations(ctx: PlanContext): Int32Array {
   const n = ctx.operations.length;
-  const { from, to } = ctx.operationEdges;
-  const { levels, unsorted } = topologicalLevels(toCsr(n, from, to));
+  const { levels, unsorted } = topologicalLevels(ctx.operationEdges.toCsr(n));
   if (unsorted.length > 0) {
-    reportOperationCycles(ctx, findCycles(toCsr(n, to, from), unsorted));
+    reportOperationCycles(ctx, findCycles(ctx.operationEdges.toCsr(n, true), unsorted));
   } else {
     checkTaskCycles(ctx);
   }

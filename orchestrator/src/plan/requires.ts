@@ -133,8 +133,11 @@ export function addTaskservEdges(ctx: PlanContext): void {
 
 /** `operations[i].items[j]` of a task: where the user asked for it. */
 function taskPath(ctx: PlanContext, task: number): string {
-  const path = operationPath(ctx.taskOperation[task]!);
-  const item = ctx.taskItem[task]!;
+  const index = ctx.taskOperation[task]!;
+  const path = operationPath(index);
+  // A repeated item makes no task, so a task's item is the first entry with its name; a task
+  // of an operation without items (every server) has no entry.
+  const item = ctx.operations[index]!.items.indexOf(ctx.tasks[task]!.item);
   return item < 0 ? path : `${path}.items[${item}]`;
 }
 
