@@ -1,4 +1,6 @@
 import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { WebSocket } from 'ws';
@@ -273,6 +275,9 @@ describe('/ws liveness and back-pressure', () => {
   beforeAll(async () => {
     strict = await startStreamServer({
       ws: { maxBufferedBytes: BOUND, slowGraceMs: 300, closeGraceMs: 10_000 },
+      // Loopback TCP may buffer all the test sends for a reader that reads nothing (up to tens
+      // of MB with autotuning); a Unix socket's few hundred KB make the backlog show everywhere.
+      unixSocket: join(tmpdir(), `muster-ws-${process.pid}-${Date.now()}.sock`),
     });
   });
   afterAll(async () => {
@@ -291,7 +296,7 @@ describe('/ws liveness and back-pressure', () => {
     }
     const raw = (slow.socket as unknown as { _socket: Socket })._socket;
     raw.pause();
-    // About 6 MB of output: more than the socket buffers hold for a client that reads nothing.
+    // About 6 MB of output: far more than the socket buffers hold for a client that reads nothing.
     const run = await strict.startRun(busyWorkflow('big', 6, 5, { lineBytes: 200_000 }));
     expect(await run.done).toBe('succeeded');
     big = { id: run.id, log: await logOf(strict, run.id) };

@@ -10,7 +10,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
+import { createAdaptorServer, serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import * as v from 'valibot';
@@ -53,6 +53,12 @@ export interface StreamServerOptions {
   readonly ws?: Partial<Omit<AttachWebSocketOptions, 'orchestrator' | 'auth' | 'hub'>>;
   readonly heartbeatMs?: number;
   readonly maxBuffered?: number;
+  /**
+   * Listen on this Unix socket instead of TCP: its kernel buffers are a few hundred KB, where
+   * loopback TCP may buffer tens of MB for a reader that reads nothing, so back-pressure shows
+   * in the server after the same bytes on every machine. `wsUrl` is then a `ws+unix:` URL.
+   */
+  readonly unixSocket?: string;
 }
 
 /** Starts the log routes and `/ws` on a fresh orchestrator, on a free port of 127.0.0.1. */
@@ -84,15 +90,20 @@ export async function startStreamServer(options: StreamServerOptions = {}): Prom
     return c.json(body, body.status as ContentfulStatusCode, { 'Content-Type': PROBLEM_JSON });
   });
   const httpServer = await new Promise<Server>((resolve) => {
+    if (options.unixSocket) {
+      const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+      server.listen(options.unixSocket, () => resolve(server));
+      return;
+    }
     const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }) as Server;
     server.once('listening', () => resolve(server));
   });
   const ws = attachWebSocket(httpServer, { orchestrator, auth, hub, ...options.ws });
-  const port = (httpServer.address() as AddressInfo).port;
   const drives: Array<Promise<unknown>> = [];
+  const port = options.unixSocket ? 0 : (httpServer.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    url: options.unixSocket ? `http://unix:${options.unixSocket}` : `http://127.0.0.1:${port}`,
+    wsUrl: options.unixSocket ? `ws+unix://${options.unixSocket}:/ws` : `ws://127.0.0.1:${port}/ws`,
     orchestrator,
     hub,
     ws,
