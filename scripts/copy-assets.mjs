@@ -9,3 +9,8 @@ for (const dir of ['schemas', 'taskservs', 'orchestrator/src/store/migrations'])
     filter: (src) => !src.endsWith('.ts') || src.endsWith('.d.ts'),
   });
 }
+
+// Which sources this build is of: tests start dist/ only when it matches (scripts/source-stamp.mjs).
+const { sourceStamp, STAMP_FILE } = await import('./source-stamp.mjs');
+const { writeFileSync } = await import('node:fs');
+writeFileSync(STAMP_FILE, `${sourceStamp()}\n`);

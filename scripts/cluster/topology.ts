@@ -10,16 +10,13 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { musterNodeArgs } from '../muster-entry.ts';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-/** `node` arguments that start `muster` from source. */
-export const MUSTER_NODE_ARGS: readonly string[] = [
-  '--import',
-  import.meta.resolve('tsx'),
-  join(ROOT, 'cli', 'src', 'main.ts'),
-];
+/** `node` arguments that start `muster`: compiled when dist/ is current, else from source. */
+export const MUSTER_NODE_ARGS: readonly string[] = musterNodeArgs();
 
 /** What docker-compose.yml declares. */
 export interface ComposeTopology {
@@ -157,8 +154,7 @@ export function startAgentProcess(options: AgentProcessOptions): MusterProcess {
   const child = spawn(
     process.execPath,
     [
-      ...MUSTER_NODE_ARGS.slice(0, -1),
-      join(ROOT, 'cli', 'src', 'agent-main.ts'),
+      ...musterNodeArgs('agent'),
       'agent',
       '--server',
       options.server,

@@ -1,11 +1,13 @@
 /**
- * Runs the real `muster` CLI from source in a child process, from the repository root, as a user
- * would: `node --import tsx cli/src/main.ts ARGS`.
+ * Runs the real `muster` CLI in a child process, from the repository root, as a user would: the
+ * compiled CLI when dist/ is the build of the current sources, else `node --import tsx
+ * cli/src/main.ts ARGS` (scripts/muster-entry.ts).
  *
  * @module
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { musterNodeArgs } from '../../../scripts/muster-entry.ts';
 
 /** The repository root: relative file arguments resolve from here. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -28,7 +30,7 @@ export function runCli(args: readonly string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      ['--import', 'tsx', 'cli/src/main.ts', ...args],
+      [...musterNodeArgs(), ...args],
       {
         cwd: REPO_ROOT,
         env: { ...process.env, MUSTER_DEBUG: '', FORCE_COLOR: '0' },

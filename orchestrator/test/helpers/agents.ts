@@ -22,7 +22,8 @@ import {
 import type { EmbeddedAgentsOptions } from '../../src/agents/embedded.ts';
 import type { AgentHub, AgentHubEvent } from '../../src/agents/hub.ts';
 import type { RunStatus } from '../../src/engine/types.ts';
-import { MUSTER_NODE_ARGS, ROOT } from './cli.ts';
+import { MUSTER_NODE_ARGS } from './cli.ts';
+import { musterNodeArgs } from '../../../scripts/muster-entry.ts';
 
 /** Timings short enough for tests: heartbeats every 100 ms, lost after 1.2 s of silence. */
 export const FAST_AGENTS: EmbeddedAgentsOptions = {
@@ -215,10 +216,7 @@ export function spawnAgent(options: {
   workdir: string;
   entry?: 'main' | 'lean';
 }): AgentProcess {
-  const args =
-    options.entry === 'main'
-      ? [...MUSTER_NODE_ARGS]
-      : [...MUSTER_NODE_ARGS.slice(0, -1), join(ROOT, 'cli', 'src', 'agent-main.ts')];
+  const args = options.entry === 'main' ? [...MUSTER_NODE_ARGS] : musterNodeArgs('agent');
   const child = spawn(
     process.execPath,
     [

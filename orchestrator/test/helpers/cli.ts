@@ -1,16 +1,12 @@
 /**
- * Running the real CLI from source as a child process, from any working directory.
+ * Running the real CLI as a child process, from any working directory: the compiled CLI when
+ * dist/ is the build of the current sources, else the sources (scripts/muster-entry.ts).
  *
  * @module
  */
-import { join } from 'node:path';
+import { musterNodeArgs, ROOT } from '../../../scripts/muster-entry.ts';
 
-/** The repository root. */
-export const ROOT = join(import.meta.dirname, '..', '..', '..');
+export { ROOT };
 
-/** `node` arguments that start `muster` from source, before the command's own arguments. */
-export const MUSTER_NODE_ARGS: readonly string[] = [
-  '--import',
-  import.meta.resolve('tsx'),
-  join(ROOT, 'cli', 'src', 'main.ts'),
-];
+/** `node` arguments that start `muster`, before the command's own arguments. */
+export const MUSTER_NODE_ARGS: readonly string[] = musterNodeArgs();
