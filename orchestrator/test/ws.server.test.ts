@@ -300,7 +300,7 @@ describe('/ws liveness and back-pressure', () => {
     const run = await strict.startRun(busyWorkflow('big', 6, 5, { lineBytes: 200_000 }));
     expect(await run.done).toBe('succeeded');
     big = { id: run.id, log: await logOf(strict, run.id) };
-    // The next events, past the grace period, find the slow client's backlog (a ping would too).
+    // The watchdog finds the slow client stalled past the grace period; the fast one reads on.
     await pause(400);
     const nudge = await strict.startRun(busyWorkflow('nudge', 1, 1));
     await nudge.done;
@@ -341,6 +341,40 @@ describe('/ws liveness and back-pressure', () => {
     expect(stalled.events).toEqual(big.log);
     expect(stalled.socket.readyState).toBe(WebSocket.OPEN);
     await Promise.all([stalled.close(), eager.close()]);
+  });
+
+  test('a client past the backlog cap is closed at once, whatever the grace period', async () => {
+    // A second endpoint on the same orchestrator whose grace never runs out: only the cap acts.
+    const socketPath = join(tmpdir(), `muster-ws-cap-${process.pid}-${Date.now()}.sock`);
+    const http = createServer();
+    await new Promise<void>((resolve) => http.listen(socketPath, resolve));
+    const CAP = 1024 * 1024;
+    const endpoint = attachWebSocket(http, {
+      orchestrator: strict.orchestrator,
+      auth: strict.auth,
+      hub: strict.hub,
+      maxBufferedBytes: BOUND,
+      slowGraceMs: 600_000,
+      maxBacklogBytes: CAP,
+      closeGraceMs: 10_000,
+    });
+    const hubBefore = strict.hub.size;
+    const client = new TestClient(`ws+unix://${socketPath}:/ws`, { token: TOKENS.viewer });
+    await client.opened;
+    client.send({ type: 'subscribe', runs: '*', after: Number.MAX_SAFE_INTEGER });
+    await client.waitFor(isType('subscribed'));
+    const raw = (client.socket as unknown as { _socket: Socket })._socket;
+    raw.pause();
+    const run = await strict.startRun(busyWorkflow('capped', 4, 5, { lineBytes: 200_000 }));
+    expect(await run.done).toBe('succeeded');
+    await until(() => strict.hub.size === hubBefore, 10_000, 'the capped client to be dropped');
+    // Held: what was queued before the cap was found, at most the cap and one commit more.
+    expect(endpoint.bufferedBytes).toBeGreaterThan(CAP);
+    expect(endpoint.bufferedBytes).toBeLessThan(CAP + 2_000_000);
+    raw.resume();
+    expect((await client.closed).code).toBe(1013);
+    await endpoint.close();
+    await new Promise((resolve) => http.close(resolve));
   });
 
   test('a client that answers no ping is dropped after two; one that answers stays', async () => {

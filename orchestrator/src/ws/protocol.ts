@@ -22,8 +22,9 @@
  *
  * The server sends WebSocket ping frames every 15 s and drops a client that misses two; standard
  * clients answer on their own. A client that does not keep up with live events (more than 1 MiB
- * waiting to be sent for over a second) is closed with {@link CLOSE_TOO_SLOW} (1013): reconnect
- * with the last seq. Replay goes at the client's pace and never trips this.
+ * waiting to be sent and nothing read for a second, or more than 16 MiB waiting at all) is closed
+ * with {@link CLOSE_TOO_SLOW} (1013): reconnect with the last seq. Replay goes at the client's
+ * pace and never trips this.
  * A message that does not parse or match these schemas is answered with an `error` message
  * (`API4001`) and changes nothing; the connection stays open.
  *

@@ -5,9 +5,14 @@
  *
  * Limits, so no client can make the server's memory grow: a client message is at most 64 KiB and
  * a connection holds at most 1,000 subscriptions; replay goes at the client's pace (it waits
- * while more than 256 KiB waits to be sent); a client that stays more than 1 MiB behind on live
- * events for over a second is closed with 1013 (and cut off if it does not read the close frame
- * either); a client that misses two pings in a row is dropped.
+ * while more than 256 KiB waits to be sent); a client more than 1 MiB behind on live events that
+ * takes nothing for a second, or more than 16 MiB behind at all, is closed with 1013 (and cut off
+ * if it does not read the close frame either); a client that misses two pings in a row is dropped.
+ *
+ * "Takes nothing for a second" is counted in the server's own turns: a watchdog ticks a few times
+ * per grace period and a client stalls for a tick only when it took no bytes since the last one.
+ * A server whose event loop was busy (a long query, a loaded machine) gave its clients no chance to
+ * read, so that time does not count against them.
  *
  * Fan-out: each event's frame is built once and shared by every client, and a commit's events
  * leave in one socket write per client (one buffer, also shared). These event frames are written
@@ -17,6 +22,7 @@
  * @module
  */
 import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as v from 'valibot';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -57,14 +63,21 @@ export interface AttachWebSocketOptions {
   /** Milliseconds between pings; a client that misses two is dropped. @default 15000 */
   readonly pingIntervalMs?: number;
   /**
-   * Bytes waiting to be sent past which, for longer than `slowGraceMs`, a client is closed with
-   * 1013.
+   * Bytes waiting to be sent past which a client that takes nothing for `slowGraceMs` is closed
+   * with 1013.
    *
    * @default 1 MiB
    */
   readonly maxBufferedBytes?: number;
-  /** How long a client may stay past `maxBufferedBytes` before it is closed. @default 1000 */
+  /** How long a client past `maxBufferedBytes` may take nothing before it is closed. @default 1000 */
   readonly slowGraceMs?: number;
+  /**
+   * Bytes waiting to be sent past which a client is closed with 1013 at once, however fast it
+   * reads: what one client may cost in memory.
+   *
+   * @default 16 MiB
+   */
+  readonly maxBacklogBytes?: number;
   /** The largest message a client may send, in bytes. @default 64 KiB */
   readonly maxPayload?: number;
   /** Subscriptions one connection may hold. @default 1000 */
@@ -104,6 +117,7 @@ export function attachWebSocket(
     hub: options.hub ?? eventHubFor(options.orchestrator),
     maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
     slowGraceMs: options.slowGraceMs ?? 1000,
+    maxBacklogBytes: options.maxBacklogBytes ?? 16 * 1024 * 1024,
     maxSubscriptions: options.maxSubscriptions ?? 1000,
     closeGraceMs: options.closeGraceMs ?? 5000,
     frames: new FrameCache(),
@@ -161,6 +175,12 @@ export function attachWebSocket(
     for (const connection of connections) connection.heartbeat();
   }, options.pingIntervalMs ?? 15_000);
   pinger.unref();
+  // A few ticks per grace period: a stalled client is found within a quarter grace of its limit.
+  const watchEvery = Math.max(10, Math.min(config.slowGraceMs / 4, 250));
+  const watchdog = setInterval(() => {
+    for (const connection of connections) connection.watch(watchEvery);
+  }, watchEvery);
+  watchdog.unref();
 
   return {
     get clients() {
@@ -173,6 +193,7 @@ export function attachWebSocket(
     },
     async close() {
       clearInterval(pinger);
+      clearInterval(watchdog);
       httpServer.off('upgrade', onUpgrade);
       const closed = [...connections].map(
         (c) => new Promise<void>((resolve) => c.shutdown(resolve)),
@@ -240,6 +261,7 @@ interface ConnectionConfig {
   readonly hub: EventHub;
   readonly maxBufferedBytes: number;
   readonly slowGraceMs: number;
+  readonly maxBacklogBytes: number;
   readonly maxSubscriptions: number;
   readonly closeGraceMs: number;
   readonly frames: FrameCache;
@@ -254,8 +276,12 @@ class Connection {
   /** Events queued for the next {@link flush}, and the size of their frames. */
   private batch: RunEvent[] = [];
   private batchBytes = 0;
-  /** Since when more than the bound waits to be sent. */
-  private overSince: number | undefined;
+  /** Past the bound: milliseconds of watchdog ticks in which the client took nothing. */
+  private stalledMs = 0;
+  /** Bytes the socket had sent at the last tick. */
+  private sentAtLastTick = 0;
+  /** Replays waiting for this client to read: it is being fed at its pace, not falling behind. */
+  private pacedReplays = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -270,11 +296,9 @@ class Connection {
     return this.ws.bufferedAmount;
   }
 
-  /** Pings, or drops the client when it left two pings unanswered or has a backlog. */
+  /** Pings, or drops the client when it left two pings unanswered. */
   heartbeat(): void {
     if (this.closing) return;
-    // A backlog that no later event found (the run went quiet) is caught here.
-    if (this.behind()) return this.tooSlow();
     if (this.missedPings >= 2) {
       this.dispose();
       this.ws.terminate();
@@ -419,7 +443,7 @@ class Connection {
   private sendEvent(event: RunEvent): void {
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
     if (this.batch.length === 0) {
-      if (this.behind()) return this.tooSlow();
+      if (this.ws.bufferedAmount > this.config.maxBacklogBytes) return this.tooSlow();
       // Should a flush not come, the batch still leaves once this task is done.
       queueMicrotask(() => this.flush());
     }
@@ -452,18 +476,33 @@ class Connection {
   }
 
   /**
-   * Whether the client has fallen behind: more than the bound has waited to be sent for longer
-   * than the grace period. A single large commit is not slowness (a reader drains it within the
-   * grace); a client that stays behind is. Replay never falls behind: it waits for the buffer.
+   * A watchdog tick, `tickMs` after the last: closes the client once it has been past the bound
+   * and taken nothing for the grace period. A large commit is not slowness (a reader takes it
+   * bit by bit); a client that takes nothing is. A replay waiting for the client to read is
+   * not: it goes at the client's pace (live events meanwhile are held by `maxBacklogBytes`).
    */
-  private behind(): boolean {
-    if (this.ws.bufferedAmount <= this.config.maxBufferedBytes) {
-      this.overSince = undefined;
-      return false;
+  watch(tickMs: number): void {
+    if (this.closing) return;
+    const sent = this.sentBytes();
+    const progressed = sent > this.sentAtLastTick;
+    this.sentAtLastTick = sent;
+    const paced = this.pacedReplays > 0;
+    if (progressed || paced || this.ws.bufferedAmount <= this.config.maxBufferedBytes) {
+      this.stalledMs = 0;
+      return;
     }
-    const now = performance.now();
-    this.overSince ??= now;
-    return now - this.overSince > this.config.slowGraceMs;
+    this.stalledMs += tickMs;
+    if (this.stalledMs >= this.config.slowGraceMs) this.tooSlow();
+  }
+
+  /**
+   * Bytes the kernel took so far: those handed to the socket, less those still queued in it.
+   * Without a `net.Socket`'s counters, the queue shrinking is the only sign of progress.
+   */
+  private sentBytes(): number {
+    const { bytesWritten } = this.socket as Partial<Socket>;
+    const queued = this.socket.writableLength;
+    return typeof bytesWritten === 'number' ? bytesWritten - queued : -queued;
   }
 
   /**
@@ -474,10 +513,13 @@ class Connection {
     const low = this.config.maxBufferedBytes / 4;
     if (this.ws.bufferedAmount + this.batchBytes <= low) return undefined;
     this.flush();
+    this.pacedReplays++;
     return new Promise((resolve) => {
       const check = () => {
-        if (this.closing || this.ws.bufferedAmount <= low) resolve();
-        else setTimeout(check, 5);
+        if (this.closing || this.ws.bufferedAmount <= low) {
+          this.pacedReplays--;
+          resolve();
+        } else setTimeout(check, 5);
       };
       setTimeout(check, 5);
     });
