@@ -83,7 +83,8 @@ function startTimes(log: string, operation: string): Map<string, number> {
   return starts;
 }
 
-describe('rollback-demo', () => {
+// Each example runs in its own state directory with its own agents: they run side by side.
+describe.concurrent('rollback-demo', () => {
   test(
     'fails on demo-3 after demo-1 and demo-2 succeeded, and undoes everything it did',
     async () => {
@@ -113,7 +114,7 @@ describe('rollback-demo', () => {
   );
 });
 
-describe('four-phase-local', () => {
+describe.concurrent('four-phase-local', () => {
   test(
     'creates the servers, installs base and app taskservs, and passes every health check',
     async () => {
@@ -140,7 +141,7 @@ describe('four-phase-local', () => {
   );
 });
 
-describe('canary-rollout', () => {
+describe.concurrent('canary-rollout', () => {
   test(
     'manual: the canary, a pause, then --approve rolls the rest out two at a time',
     async () => {

@@ -120,6 +120,9 @@ describe.skipIf(!TEST_DATABASE_URL)('replicas on one PostgreSQL', () => {
     ];
     const log = join(cluster.dir, 'control.log');
     const runId = await cluster.submit(r2, chain('control', log, 0.6));
+    onTestFailed(async () => {
+      console.error(`cluster control: see ${await cluster.dump([runId], [log])}`);
+    });
     expect(await cluster.ownerOf(runId)).toBe('r2');
     const post = async (action: string, body: unknown = {}) => {
       const res = await cluster.api(r3, `/workflows/${runId}/${action}`, {
@@ -155,7 +158,7 @@ describe.skipIf(!TEST_DATABASE_URL)('replicas on one PostgreSQL', () => {
     // A finished run is rolled back through r3: its lease is free, so r3 drives it now, then
     // lets it go again.
     const rollback = await post('rollback');
-    expect(rollback.status).toBe(202);
+    expect(rollback).toMatchObject({ status: 202, body: { status: 'rolling_back' } });
     expect(await cluster.settled(runId, ['rolled_back'])).toBe('rolled_back');
     await until(async () => (await cluster.ownerOf(runId)) === null, 10_000);
     const [by] = await cluster.sql<{ n: number }[]>`
