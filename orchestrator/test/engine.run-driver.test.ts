@@ -74,6 +74,20 @@ describe('RunDriver', () => {
       await expectEnds(driver, 'succeeded');
       expect(most).toBe(1);
     });
+
+    test("an operation's tasks start in the order of its items, under the concurrency cap", async () => {
+      const items = ['i0', 'i1', 'i2', 'i3', 'i4', 'i5', 'i6', 'i7'];
+      const exec = new ScriptedExecutor();
+      const driver = await newDriver(
+        store,
+        { name: 'in-order', operations: [op('a', items), op('b', items, { depends_on: ['a'] })] },
+        exec,
+        { concurrency: 3 },
+      );
+      await driver.start();
+      await expectEnds(driver, 'succeeded');
+      expect(exec.executed).toEqual([...items.map((i) => `a:${i}`), ...items.map((i) => `b:${i}`)]);
+    });
   });
 
   describe('retries', () => {

@@ -519,10 +519,15 @@ export class RunDriver {
     if (this.fatal !== undefined) return;
     // A task whose dependencies all finished is skipped when a hard one failed (even while
     // paused, so the picture stays true), and otherwise becomes a candidate.
+    // In the order they became ready: an operation's tasks start in the order of its items.
+    // (A skipped task may make more ready: they are taken in the next round.)
     while (this.newlyReady.length > 0) {
-      const node = this.newlyReady.pop()!;
-      if (node.s.status !== 'pending' || node.waiting !== 0) continue;
-      if (!this.skipIfBlocked(node)) node.op.ready.add(node);
+      const newlyReady = this.newlyReady;
+      this.newlyReady = [];
+      for (const node of newlyReady) {
+        if (node.s.status !== 'pending' || node.waiting !== 0) continue;
+        if (!this.skipIfBlocked(node)) node.op.ready.add(node);
+      }
     }
     if (this.status !== 'running' || this.stopping || this.rollingBack) return;
     const now = this.clock.now().getTime();
