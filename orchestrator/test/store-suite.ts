@@ -288,6 +288,8 @@ export function storeSuite(driver: 'pglite' | 'postgres'): void {
       ).rejects.toBeInstanceOf(LeaseLostError);
       expect(await store.renewLease('r2', { owner: 'replica-b', token: tokenB! }, 1000)).toBe(true);
       expect((await store.getRun('r2'))?.status).toBe('running');
+      expect(await store.runStatus('r2')).toBe('running');
+      expect(await store.runStatus('no-such-run')).toBeUndefined();
     });
   });
 }

@@ -154,6 +154,15 @@ export function createSqlStore(driver: Driver): Store {
         return row ? toRun(row) : undefined;
       }),
 
+    runStatus: (id) =>
+      wrap('runStatus', async () => {
+        const [row] = await db
+          .select({ status: t.runs.status })
+          .from(t.runs)
+          .where(eq(t.runs.id, id));
+        return row?.status as RunStatus | undefined;
+      }),
+
     listRuns: (filter: RunFilter = {}) =>
       wrap('listRuns', async () => {
         const limit = Math.min(Math.max(filter.limit ?? DEFAULT_PAGE, 1), MAX_PAGE);

@@ -80,6 +80,8 @@ export interface Store {
   /** Creates a run, or returns the existing one with the same idempotency key (`created: false`). */
   createRun(run: NewRun): Promise<{ run: Run; created: boolean }>;
   getRun(id: string): Promise<Run | undefined>;
+  /** A run's status alone: for callers that ask often, without reading its workflow and plan. */
+  runStatus(id: string): Promise<RunStatus | undefined>;
   listRuns(filter?: RunFilter): Promise<RunPage>;
   loadRun(id: string): Promise<RunSnapshot | undefined>;
   /**
