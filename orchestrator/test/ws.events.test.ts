@@ -114,6 +114,47 @@ afterAll(async () => {
 });
 
 describe('EventHub', () => {
+  describe('rounds of live events', () => {
+    test('a busy run reaches many subscribers in rounds: one shared array a round, in order, the end on its own', async () => {
+      const pub = new Publisher(store);
+      await pub.createRun('rounds');
+      // Three subscriptions × 50 ms: rounds at least 150 ms apart, so commits pile up.
+      const hub = createEventHub(pub, { roundCostMs: 50, maxRoundGapMs: 150 });
+      const subs = [0, 1, 2].map(() => {
+        const c = collector();
+        const rounds: Array<readonly RunEvent[]> = [];
+        const sub = hub.subscribe(
+          { runs: ['rounds'] },
+          {
+            ...c.handlers,
+            onEvents: (events) => {
+              rounds.push(events);
+              c.events.push(...events);
+            },
+          },
+        );
+        return { c, rounds, sub };
+      });
+      await Promise.all(subs.map((s) => s.sub.ready));
+      for (let i = 0; i < 20; i++) await pub.write('rounds', 1);
+      await pub.write('rounds', 0, { final: 'succeeded' });
+      for (const { c, rounds } of subs) {
+        await expect.poll(() => c.ends.length, { timeout: 10_000 }).toBe(1);
+        expect(c.events.map((e) => e.seq)).toEqual(range(1, 21));
+        expect(c.ends[0]).toMatchObject({ status: 'succeeded', afterEvents: 21 });
+        expect(rounds.length).toBeLessThan(20);
+        // The final event came through onEvent, so onEnd follows it.
+        expect(rounds.flat().map((e) => e.seq)).not.toContain(21);
+      }
+      // Every subscriber got the very same arrays: what is sent is built once a round.
+      subs[0]!.rounds.forEach((round, i) => {
+        expect(subs[1]!.rounds[i]).toBe(round);
+        expect(subs[2]!.rounds[i]).toBe(round);
+      });
+      hub.close();
+    });
+  });
+
   describe('replay then live', () => {
     test('subscriptions started at random moments get every event after their position once, in order', async () => {
       const pub = new Publisher(store);
@@ -209,7 +250,7 @@ describe('EventHub', () => {
       const source: EventHubSource = {
         subscribe: (listener) => pub.subscribe(listener),
         store: {
-          getRun: (id) => store.getRun(id),
+          runStatus: (id) => store.runStatus(id),
           events: async (...args) => {
             const result = await store.events(...args);
             if (reads++ === 0) await gate;
@@ -289,7 +330,7 @@ describe('EventHub', () => {
       const hub = createEventHub({
         subscribe: (l) => pub.subscribe(l),
         store: {
-          getRun: (id) => store.getRun(id),
+          runStatus: (id) => store.runStatus(id),
           allEvents: (...args) => store.allEvents(...args),
           events: (...args) => {
             reads++;
@@ -415,7 +456,7 @@ describe('EventHub', () => {
           ...store,
           events: () => Promise.reject(new Error('database is gone')),
           allEvents: store.allEvents,
-          getRun: store.getRun,
+          runStatus: store.runStatus,
         },
       };
       const hub = createEventHub(broken);

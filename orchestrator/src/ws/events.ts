@@ -11,9 +11,12 @@
  * is dropped and the store is read again from the last delivered position (the dropped events are
  * committed, so the next page has them).
  *
- * Live events are handed out once per commit: the engine publishes a commit's events in one
- * synchronous run, the hub collects them and delivers them together in a microtask, then calls
- * each consumer's `flush`, so a socket can write a commit's events in one go.
+ * Live events are handed out in rounds: the engine publishes a commit's events in one
+ * synchronous run, the hub collects them and delivers them together, then calls each consumer's
+ * `flush`, so a socket writes a round's events in one go. A round costs a write per subscriber,
+ * so with many subscribers rounds are spaced out (see {@link EventHubOptions.roundCostMs}): a
+ * busy run watched by a thousand clients goes out in rounds of a few milliseconds' events, not
+ * in a write per client per commit, while a lone watcher still gets each commit at once.
  *
  * Once live, each run's `seq` is checked again: an event past the next expected one (a gap, which
  * only a publisher that skipped events can cause) sends the subscription back to the store to
@@ -32,7 +35,7 @@ import { FINAL_EVENT_STATUS } from './protocol.ts';
 export interface EventHubSource {
   /** With `remote`, events of runs other replicas drive come too (see `cluster/event-feed.ts`). */
   subscribe(listener: EventListener, options?: { readonly remote?: boolean }): () => void;
-  readonly store: Pick<Store, 'events' | 'allEvents' | 'getRun'>;
+  readonly store: Pick<Store, 'events' | 'allEvents' | 'runStatus'>;
 }
 
 /** Options of an event hub. */
@@ -46,6 +49,16 @@ export interface EventHubOptions {
    * @default 10000
    */
   readonly maxBuffered?: number;
+  /**
+   * How long a round of live events is taken to cost per subscription, in milliseconds: after a
+   * round, the next waits at least this times the number of subscriptions (at most
+   * `maxRoundGapMs`). Events that come in the meantime go out together.
+   *
+   * @default 0.02
+   */
+  readonly roundCostMs?: number;
+  /** The longest wait between two rounds of live events, in milliseconds. @default 20 */
+  readonly maxRoundGapMs?: number;
 }
 
 /** What to stream: some runs after the seq seen in each, or every run after a global event id. */
@@ -65,6 +78,12 @@ export type StreamFilter =
 export interface StreamHandlers {
   /** Every event, each run's in `seq` order, once. */
   onEvent(event: RunEvent): void;
+  /**
+   * Optional: live events of one run that follow the last one delivered, in `seq` order, in
+   * place of an `onEvent` call each. Every subscription to the run gets the same array, so a
+   * consumer can build what it sends from them once (the WebSocket's frames).
+   */
+  onEvents?(events: readonly RunEvent[]): void;
   /**
    * A subscribed run is in a final state and its events so far were all delivered. Not called for
    * `"*"` subscriptions. Called again if a retry or rollback reopens the run and it ends again.
@@ -121,6 +140,11 @@ export interface EventHub {
    * consumers that write at their own pace (SSE, NDJSON). Memory stays bounded by `highWater`.
    */
   follow(runId: string, after: number, options?: FollowOptions): AsyncGenerator<FollowItem>;
+  /**
+   * A run's status, or `undefined` if there is no such run; reads asked in the same turn of the
+   * event loop (a crowd subscribing at once) share one query.
+   */
+  runStatus(runId: string): Promise<RunStatus | undefined>;
   /** Open subscriptions. */
   readonly size: number;
   /** Stops listening and closes every subscription. */
@@ -155,25 +179,43 @@ export function createEventHub(source: EventHubSource, options: EventHubOptions 
   const maxBuffered = options.maxBuffered ?? 10_000;
   const byRun = new Map<string, Set<Subscription>>();
   const all = new Set<Subscription>();
+  const roundCostMs = options.roundCostMs ?? 0.02;
+  const maxRoundGapMs = options.maxRoundGapMs ?? 20;
   let open = 0;
 
   // The engine publishes a commit's events one by one in a single synchronous run: collect
-  // them and hand them out together, so each consumer can write a commit in one go.
+  // them and hand them out together, so each consumer can write them in one go; and while the
+  // last round's writes are still recent, wait for the gap its subscribers call for.
   let pending: RunEvent[] = [];
+  let lastRound = -Infinity;
+  const schedule = () => {
+    const wait = lastRound + Math.min(maxRoundGapMs, open * roundCostMs) - performance.now();
+    if (wait < 1) queueMicrotask(dispatch);
+    else setTimeout(dispatch, wait);
+  };
   const dispatch = () => {
+    lastRound = performance.now();
     const batch = pending;
     pending = [];
     const touched = new Set<Subscription>();
+    // Each run's events of the round, in order: one array for all of that run's subscribers.
+    const runs = new Map<string, RunEvent[]>();
     for (const event of batch) {
-      const subs = byRun.get(event.runId);
-      if (subs) for (const sub of subs) touched.add(sub.push(event));
-      for (const sub of all) touched.add(sub.push(event));
+      const events = runs.get(event.runId);
+      if (events) events.push(event);
+      else runs.set(event.runId, [event]);
     }
+    for (const [run, events] of runs) {
+      const subs = byRun.get(run);
+      if (subs) for (const sub of subs) touched.add(sub.pushRun(events));
+    }
+    if (all.size > 0)
+      for (const event of batch) for (const sub of all) touched.add(sub.push(event));
     for (const sub of touched) sub.flush();
   };
   const stopListening = source.subscribe(
     (event) => {
-      if (pending.push(event) === 1) queueMicrotask(dispatch);
+      if (pending.push(event) === 1) schedule();
     },
     { remote: true },
   );
@@ -202,7 +244,7 @@ export function createEventHub(source: EventHubSource, options: EventHubOptions 
       shared(`e\0${run}\0${after}\0${limit}`, () => source.store.events(run, after, limit)),
     allEvents: (after, limit) =>
       shared(`a\0${after}\0${limit}`, () => source.store.allEvents(after, limit)),
-    getRun: (id) => shared(`r\0${id}`, () => source.store.getRun(id)),
+    runStatus: (id) => shared(`r\0${id}`, () => source.store.runStatus(id)),
   };
 
   const register = (sub: Subscription) => {
@@ -238,6 +280,7 @@ export function createEventHub(source: EventHubSource, options: EventHubOptions 
       return sub;
     },
     follow: (runId, after, followOptions = {}) => follow(hub, runId, after, followOptions),
+    runStatus: (runId) => reads.runStatus(runId),
     get size() {
       return open;
     },
@@ -299,6 +342,36 @@ class Subscription implements HubSubscription {
   /** A published event: buffered while replaying, delivered once live. */
   push(event: RunEvent): this {
     this.receive(event);
+    return this;
+  }
+
+  /**
+   * Published events of one run, in order. When they follow the last one delivered, with no
+   * final event among them, they go to `onEvents` at once; otherwise one by one as {@link push}.
+   */
+  pushRun(events: readonly RunEvent[]): this {
+    if (this.closed) return this;
+    const first = events[0]!;
+    const lastEvent = events[events.length - 1]!;
+    const last = this.positions.get(first.runId) ?? 0;
+    if (
+      this.handlers.onEvents &&
+      !this.replaying &&
+      this.runs !== '*' &&
+      first.seq === last + 1 &&
+      lastEvent.seq === last + events.length &&
+      !events.some((e) => FINAL_EVENT_STATUS[e.type])
+    ) {
+      this.positions.set(first.runId, lastEvent.seq);
+      this.ended.delete(first.runId);
+      try {
+        this.handlers.onEvents(events);
+      } catch (e: unknown) {
+        this.fail(coerceError(e));
+      }
+      return this;
+    }
+    for (const event of events) this.receive(event);
     return this;
   }
 
@@ -438,7 +511,7 @@ class Subscription implements HubSubscription {
     if (this.runs === '*') return;
     for (const run of this.runs) {
       if (this.ended.has(run)) continue;
-      const status = (await this.store.getRun(run))?.status;
+      const status = await this.store.runStatus(run);
       if (!status || !FINAL_RUN_STATUSES.has(status)) continue;
       const tail = await this.store.events(run, this.positions.get(run) ?? 0, 1);
       if (this.closed) return;

@@ -113,7 +113,6 @@ export function attachWebSocket(
   options: AttachWebSocketOptions,
 ): WebSocketEndpoint {
   const config: ConnectionConfig = {
-    store: options.orchestrator.store,
     hub: options.hub ?? eventHubFor(options.orchestrator),
     maxBufferedBytes: options.maxBufferedBytes ?? 1024 * 1024,
     slowGraceMs: options.slowGraceMs ?? 1000,
@@ -215,12 +214,24 @@ const FLUSH_BYTES = 64 * 1024;
 class FrameCache {
   private readonly frames = new WeakMap<RunEvent, Buffer>();
   private readonly batches = new WeakMap<RunEvent, { events: RunEvent[]; frame: Buffer }>();
+  private readonly runs = new WeakMap<readonly RunEvent[], Buffer>();
 
   of(event: RunEvent): Buffer {
     let frame = this.frames.get(event);
     if (frame === undefined) {
       frame = textFrame(Buffer.from(JSON.stringify({ type: 'event', event: toWireEvent(event) })));
       this.frames.set(event, frame);
+    }
+    return frame;
+  }
+
+  /** The frames of a run of events the hub hands to every subscriber as the same array. */
+  run(events: readonly RunEvent[]): Buffer {
+    let frame = this.runs.get(events);
+    if (frame === undefined) {
+      frame =
+        events.length === 1 ? this.of(events[0]!) : Buffer.concat(events.map((e) => this.of(e)));
+      this.runs.set(events, frame);
     }
     return frame;
   }
@@ -257,7 +268,6 @@ function textFrame(payload: Buffer): Buffer {
 }
 
 interface ConnectionConfig {
-  readonly store: Pick<Orchestrator['store'], 'getRun'>;
   readonly hub: EventHub;
   readonly maxBufferedBytes: number;
   readonly slowGraceMs: number;
@@ -274,7 +284,11 @@ class Connection {
   private closing = false;
 
   /** Events queued for the next {@link flush}, and the size of their frames. */
+  /** Events queued one by one (replay), to leave as one frame batch. */
   private batch: RunEvent[] = [];
+  /** Frame batches queued before `batch`, in order. */
+  private parts: Buffer[] = [];
+  /** The bytes of `batch` and `parts`. */
   private batchBytes = 0;
   /** Past the bound: milliseconds of watchdog ticks in which the client took nothing. */
   private stalledMs = 0;
@@ -313,6 +327,7 @@ class Connection {
     this.closing = true;
     this.closeSubscriptions();
     this.batch = [];
+    this.parts = [];
     this.batchBytes = 0;
   }
 
@@ -388,7 +403,7 @@ class Connection {
         `a connection follows at most ${this.config.maxSubscriptions} runs; unsubscribe some, or subscribe to "*"`,
       );
     }
-    const found = await Promise.all(runs.map((run) => this.config.store.getRun(run)));
+    const found = await Promise.all(runs.map((run) => this.config.hub.runStatus(run)));
     if (this.closing) return;
     const missing = runs.filter((_, i) => !found[i]);
     if (missing.length > 0) {
@@ -412,6 +427,7 @@ class Connection {
     this.subs.get(key)?.close();
     const sub = this.config.hub.subscribe(filter, {
       onEvent: (event) => this.sendEvent(event),
+      onEvents: (events) => this.sendEvents(events),
       onEnd: (runId, status) => this.send({ type: 'end', run_id: runId, status }),
       wait: () => this.backlog(),
       flush: () => this.flush(),
@@ -441,27 +457,57 @@ class Connection {
    * clients get them.
    */
   private sendEvent(event: RunEvent): void {
-    if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
-    if (this.batch.length === 0) {
-      if (this.ws.bufferedAmount > this.config.maxBacklogBytes) return this.tooSlow();
-      // Should a flush not come, the batch still leaves once this task is done.
-      queueMicrotask(() => this.flush());
-    }
+    if (!this.startQueue()) return;
     const frame = this.config.frames.of(event);
     this.batch.push(event);
-    this.batchBytes += frame.length;
+    this.queued(frame.length);
+  }
+
+  /** Queues a live run of one run's events, as one frame batch shared by their subscribers. */
+  private sendEvents(events: readonly RunEvent[]): void {
+    if (!this.startQueue()) return;
+    this.seal();
+    const frames = this.config.frames.run(events);
+    this.parts.push(frames);
+    this.queued(frames.length);
+  }
+
+  /** Before queueing: false if nothing may be sent; the first event queued arranges a flush. */
+  private startQueue(): boolean {
+    if (this.closing || this.ws.readyState !== this.ws.OPEN) return false;
+    if (this.batchBytes === 0) {
+      if (this.ws.bufferedAmount > this.config.maxBacklogBytes) {
+        this.tooSlow();
+        return false;
+      }
+      // Should a flush not come, the queue still leaves once this task is done.
+      queueMicrotask(() => this.flush());
+    }
+    return true;
+  }
+
+  private queued(bytes: number): void {
+    this.batchBytes += bytes;
     // Big events go out in pieces, so the send buffer (and replay's pacing) sees them.
     if (this.batchBytes >= FLUSH_BYTES) this.flush();
   }
 
-  /** Writes the queued events. */
-  private flush(): void {
-    const batch = this.batch;
-    if (batch.length === 0) return;
+  /** Turns the events queued one by one into a frame batch behind the earlier ones. */
+  private seal(): void {
+    if (this.batch.length === 0) return;
+    this.parts.push(this.config.frames.batch(this.batch));
     this.batch = [];
+  }
+
+  /** Writes what is queued. */
+  private flush(): void {
+    this.seal();
+    const parts = this.parts;
+    if (parts.length === 0) return;
+    this.parts = [];
     this.batchBytes = 0;
     if (this.closing || this.ws.readyState !== this.ws.OPEN) return;
-    this.socket.write(this.config.frames.batch(batch));
+    this.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
   }
 
   private error(code: string, detail: string): void {
