@@ -25,7 +25,7 @@ import { createApp } from '../src/api/app.ts';
 import { createAuth } from '../src/api/auth.ts';
 import { createMetrics } from '../src/api/metrics.ts';
 
-const FIXTURES = join(ROOT, '..', 'shared', 'fixtures', 'sops-age');
+const FIXTURES = join(ROOT, 'orchestrator', 'src', 'secrets', 'sops', 'fixtures');
 const SECRETS = [
   't00m4nys3cr3tzupdated', // myapp1
   'c4r1b0u', // app2.db.password
