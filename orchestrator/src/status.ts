@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { RunSnapshot } from './engine/types.ts';
+import type { RunOverview, RunSnapshot } from './engine/types.ts';
 import type { OperationStatus, RunStatus, TaskStatus } from './engine/types.ts';
 
 /** Task counts by state. */
@@ -49,16 +49,31 @@ const emptyCounts = (): TaskCounts => ({
 
 /** Summarises a run from its snapshot. */
 export function summarizeRun(snapshot: RunSnapshot): RunSummary {
-  const { run } = snapshot;
+  const counts = new Map<string, RunOverview['taskCounts'][number]>();
+  for (const task of snapshot.tasks) {
+    const key = `${task.operationId}\0${task.status}`;
+    const seen = counts.get(key);
+    counts.set(key, {
+      operationId: task.operationId,
+      status: task.status,
+      count: (seen?.count ?? 0) + 1,
+    });
+  }
+  return summarizeOverview({ ...snapshot, taskCounts: [...counts.values()] });
+}
+
+/** Summarises a run from its overview (task counts per operation and state). */
+export function summarizeOverview(overview: RunOverview): RunSummary {
+  const { run } = overview;
   const byOp = new Map<string, TaskCounts>();
   const all = emptyCounts();
-  for (const task of snapshot.tasks) {
-    const counts = byOp.get(task.operationId) ?? emptyCounts();
-    counts[task.status]++;
-    counts.total++;
-    all[task.status]++;
-    all.total++;
-    byOp.set(task.operationId, counts);
+  for (const { operationId, status, count } of overview.taskCounts) {
+    let counts = byOp.get(operationId);
+    if (!counts) byOp.set(operationId, (counts = emptyCounts()));
+    counts[status] += count;
+    counts.total += count;
+    all[status] += count;
+    all.total += count;
   }
   return {
     id: run.id,
@@ -71,7 +86,7 @@ export function summarizeRun(snapshot: RunSnapshot): RunSummary {
     duration_ms: duration(run.startedAt, run.finishedAt),
     checkpoint: run.checkpoint,
     tasks: all,
-    operations: snapshot.operations.map((o) => ({
+    operations: overview.operations.map((o) => ({
       id: o.id,
       level: o.level,
       status: o.status,

@@ -8,6 +8,7 @@ import { createStore, LeaseLostError, type Store } from '../src/store/index.ts';
 import type { Plan } from '../src/plan/types.ts';
 import type { NewRunEvent } from '../src/engine/types.ts';
 import { freshStoreOptions } from './helpers/databases.ts';
+import { summarizeOverview, summarizeRun } from '../src/status.ts';
 
 const plan: Plan = {
   workflow: 'wf',
@@ -168,6 +169,19 @@ export function storeSuite(driver: 'pglite' | 'postgres'): void {
       expect((await store.attempts('r1')).map((a) => [a.taskId, a.attempt, a.status])).toEqual([
         ['a:x', 1, 'succeeded'],
       ]);
+    });
+
+    test('an overview counts the tasks the snapshot holds, without reading them', async () => {
+      const overview = await store.runOverview('r1');
+      expect(overview?.taskCounts).toEqual(
+        expect.arrayContaining([
+          { operationId: 'a', status: 'succeeded', count: 1 },
+          { operationId: 'a', status: 'pending', count: 1 },
+        ]),
+      );
+      expect(overview?.run).not.toHaveProperty('plan');
+      expect(summarizeOverview(overview!)).toEqual(summarizeRun((await store.loadRun('r1'))!));
+      expect(await store.runOverview('no-such-run')).toBeUndefined();
     });
 
     test('a failing batch leaves nothing behind', async () => {

@@ -252,6 +252,20 @@ export interface Fence {
 }
 
 /** Everything the engine needs to resume a run. */
+/**
+ * What a status shows of a run: the run without its workflow and plan, its operations, and how
+ * many of each operation's tasks are in each state (not the tasks themselves).
+ */
+export interface RunOverview {
+  readonly run: Omit<Run, 'workflow' | 'plan'>;
+  readonly operations: readonly OperationState[];
+  readonly taskCounts: ReadonlyArray<{
+    readonly operationId: string;
+    readonly status: TaskStatus;
+    readonly count: number;
+  }>;
+}
+
 export interface RunSnapshot {
   readonly run: Run;
   readonly operations: readonly OperationState[];

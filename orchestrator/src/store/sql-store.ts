@@ -20,6 +20,7 @@ import type {
   Batch,
   Fence,
   RunSnapshot,
+  RunOverview,
   Checkpoint,
   EventType,
   OperationState,
@@ -227,6 +228,38 @@ export function createSqlStore(driver: Driver): Store {
           checkpoints: checkpoints.map(toCheckpoint),
           lastSeq: Number(last[0]?.seq ?? 0),
         } satisfies RunSnapshot;
+      }),
+
+    runOverview: (id) =>
+      wrap('runOverview', async () => {
+        const { workflow: _workflow, plan: _plan, ...infoColumns } = getTableColumns(t.runs);
+        const [row] = await db.select(infoColumns).from(t.runs).where(eq(t.runs.id, id));
+        if (!row) return undefined;
+        const [operations, counts] = await Promise.all([
+          db
+            .select()
+            .from(t.operations)
+            .where(eq(t.operations.run_id, id))
+            .orderBy(asc(t.operations.position)),
+          db
+            .select({
+              operationId: t.tasks.operation_id,
+              status: t.tasks.status,
+              count: sql<number>`count(*)::int`,
+            })
+            .from(t.tasks)
+            .where(eq(t.tasks.run_id, id))
+            .groupBy(t.tasks.operation_id, t.tasks.status),
+        ]);
+        return {
+          run: toRunInfo(row),
+          operations: operations.map(toOperation),
+          taskCounts: counts.map((c) => ({
+            operationId: c.operationId,
+            status: c.status as TaskStatus,
+            count: Number(c.count),
+          })),
+        } satisfies RunOverview;
       }),
 
     commit: (runId: string, batch: Batch, fence?: Fence) =>

@@ -14,6 +14,7 @@ import type {
   Run,
   RunEvent,
   RunSnapshot,
+  RunOverview,
   RunStatus,
 } from '../engine/types.ts';
 import type { AgentStore } from './agent-store.ts';
@@ -23,6 +24,7 @@ export type {
   AttemptWrite,
   Batch,
   Fence,
+  RunOverview,
   RunSnapshot,
   RunWrite,
   TaskWrite,
@@ -84,6 +86,8 @@ export interface Store {
   runStatus(id: string): Promise<RunStatus | undefined>;
   listRuns(filter?: RunFilter): Promise<RunPage>;
   loadRun(id: string): Promise<RunSnapshot | undefined>;
+  /** A run's status picture, counting its tasks in the database instead of reading them. */
+  runOverview(id: string): Promise<RunOverview | undefined>;
   /**
    * Writes a batch atomically; with a fence, fails with `LeaseLostError` if it is stale.
    *

@@ -13,7 +13,7 @@ import type { Orchestrator } from '../../orchestrator.ts';
 import type { WorkflowFormat } from '../../../../schemas/src/load.ts';
 import { resolveRunWorkflow } from '../../../../schemas/src/inputs.ts';
 import { renderJson } from '../../plan/render-json.ts';
-import { summarizeRun, type TaskCounts } from '../../status.ts';
+import { summarizeOverview, summarizeRun, type TaskCounts } from '../../status.ts';
 import { RunNotFoundError } from '../../errors.ts';
 import { checkServerLogging } from '../../logging/server-logs.ts';
 import type { Attempt } from '../../store/store.ts';
@@ -130,7 +130,10 @@ export function workflowRoutes(options: WorkflowRoutesOptions): Hono<AuthEnv> {
   });
 
   app.get('/workflows/:id/status', requireRole('viewer'), async (c) => {
-    return c.json(summarizeRun(await snapshotOf(orchestrator, c.req.param('id'))));
+    const id = c.req.param('id');
+    const overview = await orchestrator.store.runOverview(id);
+    if (!overview) throw new RunNotFoundError(id);
+    return c.json(summarizeOverview(overview));
   });
 
   app.get('/workflows/:id/plan', requireRole('viewer'), async (c) => {
