@@ -123,6 +123,17 @@ describe('startServer over a real socket', () => {
     });
     expect(opened).toBe(true);
   });
+
+  test('an upgrade to a path no endpoint serves gets 404, with /ws and /agents both served', async () => {
+    const status = await new Promise<number>((resolve) => {
+      const ws = new WebSocket(`${server.url.replace('http', 'ws')}/elsewhere`, {
+        headers: auth('viewer'),
+      });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => resolve(-1));
+    });
+    expect(status).toBe(404);
+  });
 });
 
 describe('starting and stopping', () => {

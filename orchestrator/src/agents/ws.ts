@@ -16,6 +16,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { AgentBinding, AgentHub } from './hub.ts';
 import { truncate } from './hub.ts';
+import { routeUpgrade } from '../api/upgrade-routes.ts';
 import { AGENT_CLOSE, AGENTS_PATH, type HubMessage } from './protocol.ts';
 
 /** A principal as the API's auth returns it. */
@@ -69,13 +70,6 @@ export function attachAgentSocket(
   const sockets = new Set<WebSocket>();
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== path) {
-      if (httpServer.listenerCount('upgrade') === 1) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      }
-      return;
-    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => {});
       const token = bearerToken(req.headers.authorization);
@@ -106,14 +100,14 @@ export function attachAgentSocket(
       });
     });
   };
-  httpServer.on('upgrade', onUpgrade);
+  const stopRouting = routeUpgrade(httpServer, path, onUpgrade);
 
   return {
     get connections() {
       return sockets.size;
     },
     async close() {
-      httpServer.off('upgrade', onUpgrade);
+      stopRouting();
       for (const ws of sockets)
         ws.close(AGENT_CLOSE.goingAway, 'the orchestrator is shutting down');
       // Sockets that do not answer the close handshake are cut.

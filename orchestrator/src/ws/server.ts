@@ -30,6 +30,7 @@ import type { Orchestrator } from '../orchestrator.ts';
 import type { RunEvent } from '../engine/types.ts';
 import type { Auth } from '../api/auth.ts';
 import { bearerToken } from '../api/middleware/auth/index.ts';
+import { routeUpgrade } from '../api/upgrade-routes.ts';
 import { coerceError } from '../errors.ts';
 import { eventHubFor, type EventHub, type HubSubscription } from './events.ts';
 import {
@@ -132,12 +133,6 @@ export function attachWebSocket(
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    if (url.pathname !== path) {
-      if (httpServer.listenerCount('upgrade') === 1) {
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      }
-      return;
-    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', () => {});
       // RFC 6455 close codes reach every client, browsers included, unlike an HTTP status.
@@ -168,7 +163,7 @@ export function attachWebSocket(
       });
     });
   };
-  httpServer.on('upgrade', onUpgrade);
+  const stopRouting = routeUpgrade(httpServer, path, onUpgrade);
 
   const pinger = setInterval(() => {
     for (const connection of connections) connection.heartbeat();
@@ -193,7 +188,7 @@ export function attachWebSocket(
     async close() {
       clearInterval(pinger);
       clearInterval(watchdog);
-      httpServer.off('upgrade', onUpgrade);
+      stopRouting();
       const closed = [...connections].map(
         (c) => new Promise<void>((resolve) => c.shutdown(resolve)),
       );
