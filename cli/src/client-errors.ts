@@ -63,11 +63,21 @@ export class ServerUnreachableError extends MusterError {
   ) {
     super(
       'CLI3001',
-      `cannot reach the orchestrator at ${server}: ${reason} — is \`muster server\` running? ` +
-        '(set the address with --server or MUSTER_SERVER)',
+      `cannot reach the orchestrator at ${server}: ${reason} — ${hintFor(reason)}`,
       options,
     );
   }
+}
+
+/** What to do about an unreachable server: a TLS failure is not a server that is down. */
+function hintFor(reason: string): string {
+  if (/certificate|self.signed|CERT_|SSL|TLS/i.test(reason)) {
+    return (
+      "this machine does not trust the server's TLS certificate: point NODE_EXTRA_CA_CERTS at " +
+      'the PEM file of its issuer (or of the certificate itself, if self-signed)'
+    );
+  }
+  return 'is `muster server` running? (set the address with --server or MUSTER_SERVER)';
 }
 
 /** The orchestrator answered with something this CLI does not understand. */

@@ -5,7 +5,9 @@
  * stops it gracefully (a second signal stops it at once).
  *
  * Tokens come from `--tokens-file` and `MUSTER_TOKENS`; without any, the server refuses to start
- * unless `--insecure-no-auth` is given.
+ * unless `--insecure-no-auth` is given. `--tls-cert` and `--tls-key` serve HTTPS and `wss://`;
+ * listening beyond this machine without them is warned about, since tokens would cross the
+ * network in clear text.
  *
  * Runs log as their workflow's `logging` says: files under `--log-dir` (default
  * `<state-dir>/logs`; a `logging.path` must stay inside it), and the `stdout` destination on this
@@ -32,6 +34,8 @@ interface ServerFlags {
   leaseTtl?: string;
   advertiseUrl?: string;
   agentHeartbeat?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** Registers `muster server`. */
@@ -70,6 +74,8 @@ export function serverCommand(program: Command): void {
       '--advertise-url <url>',
       'the URL this replica is reached at (default http://HOST:PORT)',
     )
+    .option('--tls-cert <file>', 'serve HTTPS and wss:// with this PEM certificate (chain)')
+    .option('--tls-key <file>', "the certificate's PEM private key (with --tls-cert)")
     .option(
       '--agent-heartbeat <ms>',
       'how often agents heartbeat; one silent for three heartbeats is lost (default 5000)',
@@ -86,6 +92,11 @@ async function server(flags: ServerFlags): Promise<number> {
   const leaseTtlMs = wholeNumber(flags.leaseTtl, '--lease-ttl', 300, 3_600_000);
   const agentHeartbeatMs = wholeNumber(flags.agentHeartbeat, '--agent-heartbeat', 50, 600_000);
   const tokensEnv = process.env['MUSTER_TOKENS'];
+  if (Boolean(flags.tlsCert) !== Boolean(flags.tlsKey)) {
+    throw new UsageError(
+      `--tls-cert and --tls-key go together; ${flags.tlsCert ? '--tls-key' : '--tls-cert'} is missing`,
+    );
+  }
   const running = await startServer({
     ...(port !== undefined ? { port } : {}),
     ...(flags.host ? { host: flags.host } : {}),
@@ -101,12 +112,21 @@ async function server(flags: ServerFlags): Promise<number> {
     ...(flags.replicaId ? { replicaId: flags.replicaId } : {}),
     ...(flags.advertiseUrl ? { advertiseUrl: flags.advertiseUrl } : {}),
     ...(flags.handlers ? { handlers: flags.handlers.split(',').map((s) => s.trim()) } : {}),
+    ...(flags.tlsCert && flags.tlsKey
+      ? { tls: { certFile: flags.tlsCert, keyFile: flags.tlsKey } }
+      : {}),
     insecureNoAuth: flags.insecureNoAuth ?? false,
     log: (line) => process.stderr.write(`muster server: ${line}\n`),
   });
   if (flags.insecureNoAuth) {
     process.stderr.write(
       'muster server: WARNING: --insecure-no-auth: every request is accepted as an operator\n',
+    );
+  }
+  if (!flags.tlsCert && !isLoopback(flags.host ?? '127.0.0.1')) {
+    process.stderr.write(
+      `muster server: WARNING: listening on ${flags.host} without TLS: tokens cross the network ` +
+        'in clear text; give --tls-cert and --tls-key, or put a TLS proxy in front\n',
     );
   }
   process.stderr.write(`muster server: run logs under ${running.logDir}\n`);
@@ -151,4 +171,9 @@ function wholeNumber(
     throw new UsageError(`${flag} takes a whole number from ${min} to ${max}, not "${raw}"`);
   }
   return n;
+}
+
+/** Whether a listen address is reachable from this machine only. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }

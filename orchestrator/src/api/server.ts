@@ -10,7 +10,10 @@
  * @module
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { join, resolve } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { Hono } from 'hono';
@@ -61,8 +64,13 @@ export interface ServerOptions extends OrchestratorOptions {
   readonly runLogStdout?: { write(text: string): unknown };
   /** Serve this orchestrator instead of creating one (it is closed with the server). */
   readonly orchestrator?: Orchestrator;
-  /** The URL other replicas and operators reach this one at. @default `http://HOST:PORT` */
+  /** The URL other replicas and operators reach this one at. @default `http(s)://HOST:PORT` */
   readonly advertiseUrl?: string;
+  /**
+   * Serve HTTPS (and `wss://`) with this certificate chain and private key, PEM files. Clients
+   * that do not know the certificate's issuer trust it through `NODE_EXTRA_CA_CERTS`.
+   */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
   /**
    * How often agents heartbeat; one silent for three of them is lost and its tasks fail over.
    *
@@ -73,7 +81,7 @@ export interface ServerOptions extends OrchestratorOptions {
 
 /** A running server. */
 export interface RunningServer {
-  /** `http://HOST:PORT`. */
+  /** `http://HOST:PORT`, or `https://` with TLS. */
   readonly url: string;
   readonly port: number;
   readonly httpServer: Server;
@@ -116,6 +124,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...(options.tokensEnv !== undefined ? { env: options.tokensEnv } : {}),
   });
   const auth = createAuth({ tokens, insecure: options.insecureNoAuth ?? false });
+  const tls = options.tls ? await readTls(options.tls) : undefined;
   // The port next: a port in use is told at once, before any database is opened. Until the app
   // is ready, requests get a 503.
   const host = options.host ?? DEFAULT_HOST;
@@ -127,7 +136,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         : new Response(null, { status: 503, headers: { 'Retry-After': '1' } }),
     host,
     options.port ?? DEFAULT_PORT,
+    tls,
   );
+  const base = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}`;
   let orchestrator: Orchestrator;
   try {
     const port = (httpServer.address() as AddressInfo).port;
@@ -146,7 +157,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         },
         {
           log,
-          url: options.advertiseUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+          url: options.advertiseUrl ?? `${base}:${port}`,
           ...(options.version !== undefined ? { version: options.version } : {}),
           // What happens to agents (connected, lost, refused) goes to the server's log.
           agents: {
@@ -204,7 +215,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     res.once('close', () => open.delete(res));
   });
   const port = (httpServer.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${base}:${port}`;
 
   const resumed = await orchestrator.resumeIncomplete().catch((e: unknown) => {
     log(`could not resume unfinished runs: ${e instanceof Error ? e.message : String(e)}`);
@@ -252,14 +263,51 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   };
 }
 
+/** A certificate and its key, read and checked before anything listens. */
+async function readTls(files: {
+  readonly certFile: string;
+  readonly keyFile: string;
+}): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = async (file: string, what: string) => {
+    try {
+      return await readFile(file);
+    } catch (e: unknown) {
+      const reason = (e as NodeJS.ErrnoException).code ?? String(e);
+      throw new ApiConfigError(`cannot read the TLS ${what} ${file} (${reason})`);
+    }
+  };
+  const cert = await read(files.certFile, 'certificate');
+  const key = await read(files.keyFile, 'key');
+  try {
+    createSecureContext({ cert, key });
+  } catch (e: unknown) {
+    throw new ApiConfigError(
+      `the TLS certificate ${files.certFile} and key ${files.keyFile} cannot be used together: ` +
+        `${e instanceof Error ? e.message : String(e)}; give PEM files of one key pair`,
+    );
+  }
+  return { cert, key };
+}
+
 /** Serves the app and resolves once it listens (or rejects, e.g. on a port in use). */
 function listen(
   fetch: (request: Request) => Response | Promise<Response>,
   host: string,
   port: number,
+  tls: { cert: Buffer; key: Buffer } | undefined,
 ): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, hostname: host, port }) as Server;
+    const server = (
+      tls
+        ? serve({
+            fetch,
+            hostname: host,
+            port,
+            createServer: createHttpsServer,
+            serverOptions: tls,
+          })
+        : serve({ fetch, hostname: host, port })
+    ) as Server;
     // Keep idle connections longer than clients do (undici: 4 s), so a client never sends on a
     // connection the server is closing (ECONNRESET); as proxies do, 65 s.
     server.keepAliveTimeout = 65_000;
