@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, onTestFailed, test } from 'vitest';
 import { MUSTER_NODE_ARGS, startReplicaProcess } from '../../scripts/cluster/topology.ts';
 import { createTestDatabase, TEST_DATABASE_URL } from './helpers/databases.ts';
 import { until } from './helpers/agents.ts';
@@ -87,7 +87,32 @@ describe.skipIf(!TEST_DATABASE_URL)('muster run beside server replicas', () => {
             { status: string }[]
           >`select status from runs where id = 'pg-run-1'`;
           return r!.status === 'succeeded';
-        }, 90_000);
+        }, 90_000).catch(async (e: unknown) => {
+          const tasks =
+            await sql`select id, status, attempts from tasks where run_id = 'pg-run-1' order by position`;
+          const run =
+            await sql`select status, lease_owner, lease_expires_at, error from runs where id = 'pg-run-1'`;
+          const events =
+            await sql`select seq, type, task_id, data from events where run_id = 'pg-run-1' order by seq`;
+          console.error(
+            'RUN',
+            JSON.stringify(run),
+            '\nTASKS',
+            JSON.stringify(tasks),
+            '\nEVENTS',
+            events
+              .map(
+                (ev) =>
+                  `${ev.seq} ${ev.type} ${ev.task_id} ${JSON.stringify(ev.data).slice(0, 200)}`,
+              )
+              .join('\n'),
+            '\nREPLICA',
+            replica.output(),
+            '\nLOG',
+            await readFile(log, 'utf8'),
+          );
+          throw e;
+        });
         expect(replica.output()).toMatch(/took over 1 run\(s\): pg-run-1/);
       } finally {
         replica.child.kill('SIGKILL');

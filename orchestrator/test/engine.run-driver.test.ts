@@ -554,5 +554,29 @@ describe('RunDriver', () => {
       await expectEnds(third, 'succeeded');
       expect(exec3.log).toEqual([]);
     });
+
+    test('a task that was waiting for its retry starts once its delay is over', async () => {
+      const workflow = {
+        name: 'crash-in-retry-wait',
+        retry_policy: { max_attempts: 3, initial_delay: 5 },
+        operations: [op('a', ['x'])],
+      };
+      const first = await newDriver(store, workflow, new ScriptedExecutor().on('a:x', failed()), {
+        clock: new _ManualClock(),
+      });
+      await first.start();
+      await until(async () => (await store.loadRun(first.runId))?.tasks[0]?.notBefore !== null);
+      // The process "dies" while the task waits: nothing but the resumed driver may start it.
+      const { RunDriver } = await import('../src/engine/run-driver.ts');
+      const clock = new _ManualClock();
+      const exec2 = new ScriptedExecutor();
+      const second = await RunDriver.load(first.runId, { store, dispatcher: exec2, clock });
+      await second.start();
+      clock.advance(4999);
+      expect(exec2.log).toEqual([]);
+      clock.advance(1);
+      await expectEnds(second, 'succeeded');
+      expect(exec2.log).toEqual(['a:x#2']);
+    });
   });
 });

@@ -542,7 +542,12 @@ export class RunDriver {
     if (op.failures > op.plan.rollout.max_failures) return;
     const start = (t: TaskNode): boolean => {
       if (this.running >= this.concurrency) return false;
-      if (t.s.notBefore !== null && t.s.notBefore.getTime() > now) return true;
+      if (t.s.notBefore !== null && t.s.notBefore.getTime() > now) {
+        // Not yet: make sure something wakes the driver when it may start (a resumed run has
+        // no timer for it, and a timer may fire a millisecond early by the wall clock).
+        this.wakeForRetry(t, t.s.notBefore.getTime() - now);
+        return true;
+      }
       const queueRunning = this.queueRunning.get(t.plan.queue) ?? 0;
       if (queueRunning >= this.queueLimit(t.plan.queue)) return true;
       void this.runTask(t);
@@ -896,6 +901,21 @@ export class RunDriver {
     return found;
   }
 
+  /** Pumps once `delay` ms have passed, for a task waiting to retry; one timer a task at most. */
+  private wakeForRetry(node: TaskNode, delay: number): void {
+    if (node.cancelRetryTimer) return;
+    const cancel = this.clock.setTimer(Math.max(1, delay), () => {
+      if (node.cancelRetryTimer === cancel) node.cancelRetryTimer = undefined;
+      this.pump();
+    });
+    node.cancelRetryTimer = cancel;
+  }
+
+  private clearRetryTimer(node: TaskNode): void {
+    node.cancelRetryTimer?.();
+    node.cancelRetryTimer = undefined;
+  }
+
   /** Decides between a retry and a final failure. */
   private afterFailure(node: TaskNode, failure: TaskFailure): void {
     const policy = node.op.plan.retry_policy;
@@ -915,7 +935,8 @@ export class RunDriver {
       });
       this.dirtyTasks.add(node);
       node.op.ready.add(node);
-      node.cancelRetryTimer = this.clock.setTimer(delay, () => this.pump());
+      this.clearRetryTimer(node);
+      this.wakeForRetry(node, delay);
       this.emit(
         'task:failed',
         { attempt: node.s.attempts, failure, final: false, retryInMs: delay },
@@ -962,7 +983,7 @@ export class RunDriver {
     // The rollout stops: what has not started in this operation will not.
     for (const t of op.tasks) {
       if (t.s.status === 'pending') {
-        t.cancelRetryTimer?.();
+        this.clearRetryTimer(t);
         this.finishTask(t, 'skipped');
         this.emit('task:skipped', { reason: `operation ${op.plan.id} failed` }, t);
       }
@@ -1039,7 +1060,7 @@ export class RunDriver {
       const unfinished = [...this.tasks.values()].filter((t) => !FINISHED.has(t.s.status));
       const mode = this.stopping;
       for (const t of unfinished) {
-        t.cancelRetryTimer?.();
+        this.clearRetryTimer(t);
         const status = mode === 'cancel' || mode === 'terminate' ? 'cancelled' : 'skipped';
         this.finishTask(t, status);
         this.emit(
@@ -1335,7 +1356,7 @@ export class RunDriver {
     // Tasks in this process stop; tasks on agents go on, for the next driver to re-attach to.
     const stop = new DriverStoppedError(this.runId, e);
     for (const node of this.tasks.values()) {
-      node.cancelRetryTimer?.();
+      this.clearRetryTimer(node);
       node.running?.controller.abort(stop);
     }
     this.settle.reject(e);
