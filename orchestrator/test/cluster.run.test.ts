@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, onTestFailed, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MUSTER_NODE_ARGS, startReplicaProcess } from '../../scripts/cluster/topology.ts';
 import { createTestDatabase, TEST_DATABASE_URL } from './helpers/databases.ts';
 import { until } from './helpers/agents.ts';
