@@ -49,17 +49,13 @@ const emptyCounts = (): TaskCounts => ({
 
 /** Summarises a run from its snapshot. */
 export function summarizeRun(snapshot: RunSnapshot): RunSummary {
-  const counts = new Map<string, RunOverview['taskCounts'][number]>();
-  for (const task of snapshot.tasks) {
-    const key = `${task.operationId}\0${task.status}`;
-    const seen = counts.get(key);
-    counts.set(key, {
-      operationId: task.operationId,
-      status: task.status,
-      count: (seen?.count ?? 0) + 1,
-    });
-  }
-  return summarizeOverview({ ...snapshot, taskCounts: [...counts.values()] });
+  // One count per task: summarizeOverview adds them up per operation and state.
+  const taskCounts = snapshot.tasks.map((t) => ({
+    operationId: t.operationId,
+    status: t.status,
+    count: 1,
+  }));
+  return summarizeOverview({ ...snapshot, taskCounts });
 }
 
 /** Summarises a run from its overview (task counts per operation and state). */

@@ -138,10 +138,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     options.port ?? DEFAULT_PORT,
     tls,
   );
-  const base = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}`;
+  const port = (httpServer.address() as AddressInfo).port;
+  const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   let orchestrator: Orchestrator;
   try {
-    const port = (httpServer.address() as AddressInfo).port;
     orchestrator =
       options.orchestrator ??
       (await createOrchestrator(
@@ -157,7 +157,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
         },
         {
           log,
-          url: options.advertiseUrl ?? `${base}:${port}`,
+          url: options.advertiseUrl ?? url,
           ...(options.version !== undefined ? { version: options.version } : {}),
           // What happens to agents (connected, lost, refused) goes to the server's log.
           agents: {
@@ -214,8 +214,6 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     open.add(res);
     res.once('close', () => open.delete(res));
   });
-  const port = (httpServer.address() as AddressInfo).port;
-  const url = `${base}:${port}`;
 
   const resumed = await orchestrator.resumeIncomplete().catch((e: unknown) => {
     log(`could not resume unfinished runs: ${e instanceof Error ? e.message : String(e)}`);

@@ -251,7 +251,6 @@ export interface Fence {
   readonly token: number;
 }
 
-/** Everything the engine needs to resume a run. */
 /**
  * What a status shows of a run: the run without its workflow and plan, its operations, and how
  * many of each operation's tasks are in each state (not the tasks themselves).
@@ -266,6 +265,7 @@ export interface RunOverview {
   }>;
 }
 
+/** Everything the engine needs to resume a run. */
 export interface RunSnapshot {
   readonly run: Run;
   readonly operations: readonly OperationState[];

@@ -207,7 +207,10 @@ export function createEventHub(source: EventHubSource, options: EventHubOptions 
     }
     for (const [run, events] of runs) {
       const subs = byRun.get(run);
-      if (subs) for (const sub of subs) touched.add(sub.pushRun(events));
+      if (!subs) continue;
+      // Checked once for all subscribers: a final event goes one by one, so `onEnd` follows it.
+      const ends = events.some((e) => FINAL_EVENT_STATUS[e.type]);
+      for (const sub of subs) touched.add(sub.pushRun(events, ends));
     }
     if (all.size > 0)
       for (const event of batch) for (const sub of all) touched.add(sub.push(event));
@@ -347,9 +350,10 @@ class Subscription implements HubSubscription {
 
   /**
    * Published events of one run, in order. When they follow the last one delivered, with no
-   * final event among them, they go to `onEvents` at once; otherwise one by one as {@link push}.
+   * final event among them (`ends` false), they go to `onEvents` at once; otherwise one by one as
+   * {@link push}.
    */
-  pushRun(events: readonly RunEvent[]): this {
+  pushRun(events: readonly RunEvent[], ends: boolean): this {
     if (this.closed) return this;
     const first = events[0]!;
     const lastEvent = events[events.length - 1]!;
@@ -360,7 +364,7 @@ class Subscription implements HubSubscription {
       this.runs !== '*' &&
       first.seq === last + 1 &&
       lastEvent.seq === last + events.length &&
-      !events.some((e) => FINAL_EVENT_STATUS[e.type])
+      !ends
     ) {
       this.positions.set(first.runId, lastEvent.seq);
       this.ended.delete(first.runId);

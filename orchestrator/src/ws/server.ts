@@ -278,8 +278,7 @@ class Connection {
   private missedPings = 0;
   private closing = false;
 
-  /** Events queued for the next {@link flush}, and the size of their frames. */
-  /** Events queued one by one (replay), to leave as one frame batch. */
+  /** Events queued one by one (replay) for the next {@link flush}, to leave as one frame batch. */
   private batch: RunEvent[] = [];
   /** Frame batches queued before `batch`, in order. */
   private parts: Buffer[] = [];
