@@ -69,6 +69,12 @@ export interface PlanContext {
    * created operation by operation, so it follows from `taskStart`).
    */
   taskOperation: Int32Array;
+  /**
+   * 1 for an operation whose `depends_on` entries each became an operation edge, in order (none
+   * unknown, repeated or itself): then, with no edges from elsewhere, its dependencies are that
+   * list, and the plan can share it.
+   */
+  readonly dependsOnAsWritten: Uint8Array;
   /** Task edges. */
   readonly edges: EdgeList;
   /** Operation edges: `from` is the dependency, `to` the operation that waits. */

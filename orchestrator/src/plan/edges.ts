@@ -7,6 +7,7 @@
  * @module
  */
 import { didYouMean, type Problem } from '../../../schemas/src/problems.ts';
+import type { Operation } from '../../../schemas/src/workflow.ts';
 import {
   connectTasks,
   listOf,
@@ -24,16 +25,18 @@ import {
  */
 export function addDependsOnEdges(ctx: PlanContext): void {
   const { operations, operationIndex, planned, taskStart, edges, operationEdges } = ctx;
+  const resolved = operationIndex.getAll(operations, dependsOnOf);
+  let k = 0;
   for (let index = 0; index < operations.length; index++) {
     const op = operations[index]!;
     const names = op.depends_on;
     // This phase runs first and handles each operation once, so its operation edges are the
     // last ones added: a repeated entry is found among them without an index.
     const ownEdges = operationEdges.size;
-    for (let j = 0; j < names.length; j++) {
+    for (let j = 0; j < names.length; j++, k++) {
       const name = names[j]!;
-      const dependency = operationIndex.get(name);
-      if (dependency === undefined) {
+      const dependency = resolved[k]!;
+      if (dependency < 0) {
         const path = `${operationPath(index)}.depends_on[${j}]`;
         ctx.problems.push(unknownOperation(ctx, name, path, op.id));
         continue;
@@ -60,8 +63,12 @@ export function addDependsOnEdges(ctx: PlanContext): void {
         }
       }
     }
+    // Every entry became an edge, in order: the operation's dependencies so far are its list.
+    if (operationEdges.size - ownEdges === names.length) ctx.dependsOnAsWritten[index] = 1;
   }
 }
+
+const dependsOnOf = (op: Operation): readonly string[] => op.depends_on;
 
 /** One end of a dependency, resolved to tasks. */
 interface DependencyEnd {

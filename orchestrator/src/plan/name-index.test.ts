@@ -34,4 +34,25 @@ describe('NameIndex', () => {
     expect([...index.keys()].slice(0, 3)).toEqual(['n0', 'n1', 'n2']);
     expect(index.size).toBe(1000);
   });
+
+  test('addAll numbers names by position and getAll answers as get does, name by name', () => {
+    const ids = Array.from({ length: 5000 }, (_, i) => ({ id: `op-${i % 4000}` }));
+    const index = new NameIndex(ids.length);
+    const earlier = index.addAll(ids, (o) => o.id);
+    // The last 1000 repeat the first 1000: each gets the number of its first use.
+    expect(Array.from(earlier.subarray(0, 4000)).every((n) => n === -1)).toBe(true);
+    expect(Array.from(earlier.subarray(4000))).toEqual(Array.from({ length: 1000 }, (_, i) => i));
+    expect(index.size).toBe(4000);
+
+    const lists = [['op-3', 'op-3999', 'nope'], [], ['op-0', '', 'op-4000', 'op-12']];
+    const found = index.getAll(lists, (list) => list);
+    expect(Array.from(found)).toEqual(lists.flat().map((name) => index.get(name) ?? -1));
+    expect(Array.from(found)).toEqual([3, 3999, -1, 0, -1, -1, 12]);
+  });
+
+  test('getAll also answers once the index has moved to a Map', () => {
+    const index = new NameIndex(0);
+    for (let i = 0; i < 100; i++) index.add(`n${i}`, i);
+    expect(Array.from(index.getAll([['n5', 'x'], ['n99']], (list) => list))).toEqual([5, -1, 99]);
+  });
 });

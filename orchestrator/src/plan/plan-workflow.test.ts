@@ -262,7 +262,37 @@ describe('planWorkflow', () => {
         ]),
       );
       expect(p.edges).toHaveLength(4);
-      expect(new Set(p.edges.map((e) => e.to))).toEqual(new Set(['dns:a', 'dns:b']));
+      expect(new Set(Array.from(p.edges, (e) => e.to))).toEqual(new Set(['dns:a', 'dns:b']));
+    });
+    test("an operation's depends_on lists what it waits for once each, from every source", () => {
+      const cluster = (id: string, depends_on: string[] = []) => ({
+        id,
+        type: 'update' as const,
+        target: 'cluster' as const,
+        items: ['c'],
+        steps: [echo(id)],
+        depends_on,
+      });
+      const p = plan(
+        workflow(
+          [
+            cluster('a'),
+            cluster('b'),
+            // Written twice, plus one from dependencies: as many entries as written, not the same.
+            cluster('twice', ['a', 'a']),
+            cluster('written', ['a', 'b']),
+          ],
+          { dependencies: [{ source: 'b', target: 'twice' }] },
+        ),
+      );
+      const dependsOn = Object.fromEntries(p.operations.map((o) => [o.id, o.depends_on]));
+      expect(dependsOn).toEqual({ a: [], b: [], twice: ['a', 'b'], written: ['a', 'b'] });
+      expect(edgeLines(p)).toEqual([
+        'a:c -> twice:c (hard, depends_on)',
+        'a:c -> written:c (hard, depends_on)',
+        'b:c -> twice:c (hard, dependency)',
+        'b:c -> written:c (hard, depends_on)',
+      ]);
     });
   });
 
@@ -287,7 +317,7 @@ describe('planWorkflow', () => {
     test('an operation dependency is hard by default and adds the operation edge', () => {
       const p = plan(workflow(ops, { dependencies: [{ source: 'a', target: 'b' }] }));
       expect(p.operations.find((o) => o.id === 'b')!.depends_on).toEqual(['a']);
-      expect(p.edges.every((e) => e.type === 'hard' && e.reason === 'dependency')).toBe(true);
+      expect([...p.edges].every((e) => e.type === 'hard' && e.reason === 'dependency')).toBe(true);
       expect(p.edges).toHaveLength(4);
     });
 
@@ -334,7 +364,7 @@ describe('planWorkflow', () => {
         }),
       );
       expect(p.edges).toHaveLength(4);
-      expect(p.edges.every((e) => e.type === 'hard')).toBe(true);
+      expect([...p.edges].every((e) => e.type === 'hard')).toBe(true);
     });
 
     test('unknown operations and items are problems with suggestions', () => {

@@ -90,5 +90,5 @@ export function problemsOf(
 
 /** `from -> to (type, reason)` lines of a plan's edges, sorted, for compact assertions. */
 export function edgeLines(p: Plan): string[] {
-  return p.edges.map((e) => `${e.from} -> ${e.to} (${e.type}, ${e.reason})`).sort();
+  return Array.from(p.edges, (e) => `${e.from} -> ${e.to} (${e.type}, ${e.reason})`).sort();
 }

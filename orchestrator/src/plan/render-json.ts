@@ -17,7 +17,7 @@ export function renderJson(plan: Plan): string {
     type: plan.type,
     operations: plan.operations.map(operationJson),
     tasks: plan.tasks.map(taskJson),
-    edges: plan.edges.map(edgeJson),
+    edges: Array.from(plan.edges, edgeJson),
   };
   return `${JSON.stringify(document, null, 2)}\n`;
 }

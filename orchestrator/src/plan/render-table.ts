@@ -42,7 +42,8 @@ export function renderTable(plan: Plan): string {
     else if (task.queue.startsWith('provider:')) queues.provider++;
     else queues.server++;
   }
-  const hard = edges.filter((e) => e.type === 'hard').length;
+  let hard = 0;
+  for (const edge of edges) if (edge.type === 'hard') hard++;
   lines.push(
     '',
     `Totals: ${count(operations.length, 'operation')}, ${count(tasks.length, 'task')} ` +

@@ -62,6 +62,14 @@ export interface PlanEdge {
   readonly reason: 'depends_on' | 'dependency' | 'requires';
 }
 
+/**
+ * A plan's edges: an `EdgeTable` (columns, see edge-table.ts) as planned, a plain array when the
+ * plan was read back from JSON. Read them by iterating.
+ */
+export interface PlanEdgeList extends Iterable<PlanEdge> {
+  readonly length: number;
+}
+
 /** An operation with everything the engine needs resolved. */
 export interface PlannedOperation {
   readonly id: string;
@@ -90,5 +98,5 @@ export interface Plan {
   /** Operations in topological order (by level, then by their order in the file). */
   readonly operations: readonly PlannedOperation[];
   readonly tasks: readonly PlannedTask[];
-  readonly edges: readonly PlanEdge[];
+  readonly edges: PlanEdgeList;
 }
