@@ -58,19 +58,33 @@
  *   other jobs ran, say as much about the machine as about the code.
  *
  * At the time of the figures above, the 300 ms total could not be reached in any run: allocating
- * the result alone (`floor`) took 409-759 ms at load 2.4-6.6, and validate + plan medians were
- * 1.4-2.2x that floor (best totals 1.15-1.9x). Every object of the result survives, so the
- * young-generation collector copies each one twice (to the survivor space, then to the old
- * generation), and its parallel helpers wait for the 2 shared cores: the collector is 40-55% of
- * CPU profiles, and a 100k run uses 630-830 ms of CPU across Node's threads (290-480 ms on the
- * main thread). Above the floor: resolving the 200k `depends_on` names (about three cache misses
- * each: the hash slot, the id, its characters; 60-130 ms of main-thread CPU under load),
- * ordering (10-25 ms) and placing operations, tasks and edges by level. Going under the floor
- * needs a result with fewer objects (edges and task references as typed arrays), which changes
- * the Plan every consumer reads (engine, store, API, renderers); objects built lazily only move
- * the cost to those consumers, which all read every task and edge. Planning stays around
- * toposort's time (0.66-1.52x over these runs, against 0.77-2.16x before); memory stays under
- * 500 MB (peak RSS includes ~90 MB of Node and tsx).
+ * the result alone (`floor`) took 409-759 ms at load 2.4-6.6. Every object of the result survives,
+ * so the young-generation collector copies each one twice (to the survivor space, then to the old
+ * generation), and on these VMs every fresh 4 KB page costs a fault of about 3.5 us.
+ *
+ * Then (c682c78) the plan lost a third of its objects: its 200k edges became typed-array columns
+ * (`EdgeTable`, read as edge objects that die young), a planned operation shares its own
+ * `depends_on` list when that is what it waits for, and planned operations are built in file
+ * order (the order they sit in memory). Names are added and looked up in passes (hash all, probe
+ * all, compare all), so their cache misses overlap. Before and after, in turn, in the same minutes,
+ * on a machine slower than in the quiet runs above (toposort 565-847 ms, against 283-438 ms):
+ *   version      validate     plan         total        best total   floor       heap
+ *   before       123-173 ms   304-419 ms   476-586 ms   384-509 ms   200-297 ms  208 MB
+ *   after        104-124 ms   181-293 ms   289-418 ms   226-337 ms   123-166 ms  171 MB
+ *   (after: total 0.45-0.53x toposort, peak RSS 226-243 MB)
+ *
+ * Where a 100k run's time goes now (phases timed in one process, means of 6 runs): validate ~100 ms
+ * (about half of it collector), adding ids ~25, expanding tasks ~40 (half collector), resolving
+ * 200k depends_on names ~60 (cache misses: the table, then the id string compared), edges ~15,
+ * ordering ~16, building planned operations ~70 (two thirds collector). Across the run the
+ * collector takes ~120 ms and ~20,000 page faults ~70 ms: both grow with the result's size (53 MB
+ * of objects: validated operations and steps, tasks and their ids, planned operations and their
+ * task lists), not with the work. Tried and measured without a gain: sharing one frozen empty
+ * list for absent `providers`, filling defaults into the document's own objects (slower: every
+ * object grows a property store), a copy of the ids' characters in a pool beside the hash table,
+ * and the V8 young-generation flags. Getting under 300 ms on every run here needs a plan with
+ * fewer objects still (e.g. an operation's tasks as a range of `tasks`), which changes what every
+ * consumer reads. Memory stays under 500 MB (peak RSS includes ~90 MB of Node and tsx).
  *
  * @module
  */
