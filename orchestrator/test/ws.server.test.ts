@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, onTestFailed, test } from 'vitest';
 import { WebSocket } from 'ws';
 import { toWireEvent, type WireEvent } from '../src/ws/protocol.ts';
 import { attachWebSocket } from '../src/ws/server.ts';
@@ -294,6 +294,19 @@ describe('/ws liveness and back-pressure', () => {
       client.send({ type: 'subscribe', runs: '*', after: latest?.id ?? 0 });
       await client.waitFor(isType('subscribed'));
     }
+    // It failed once, on a machine running two full suites, before its message was kept: if it
+    // fails again, say where each side was.
+    onTestFailed(() => {
+      console.error('slow-client test state', {
+        hubSize: strict.hub.size,
+        hubBefore,
+        clients: strict.ws.clients,
+        bufferedBytes: strict.ws.bufferedBytes,
+        slowEvents: slow.events.length,
+        fastEvents: fast.events.length,
+        slowState: slow.socket.readyState,
+      });
+    });
     const raw = (slow.socket as unknown as { _socket: Socket })._socket;
     raw.pause();
     // About 6 MB of output: far more than the socket buffers hold for a client that reads nothing.
