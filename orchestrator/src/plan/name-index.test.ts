@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { NameIndex } from './name-index.ts';
+import { hashOf, NameIndex } from './name-index.ts';
 
 describe('NameIndex', () => {
   test('keeps the first number of each name and lists names in the order they came', () => {
@@ -54,5 +54,18 @@ describe('NameIndex', () => {
     const index = new NameIndex(0);
     for (let i = 0; i < 100; i++) index.add(`n${i}`, i);
     expect(Array.from(index.getAll([['n5', 'x'], ['n99']], (list) => list))).toEqual([5, -1, 99]);
+  });
+
+  test('names with the same hash are told apart, added or looked up, one by one or all at once', () => {
+    // Found once by a birthday search over `n0`, `n1`, …
+    const [seed, a, b] = [7, 'n116048', 'n1308084'];
+    expect(hashOf(a, seed)).toBe(hashOf(b, seed));
+    const one = new NameIndex(4, seed);
+    one.add(a, 1);
+    expect(one.get(b)).toBeUndefined();
+    expect(Array.from(one.getAll([[b, a]], (list) => list))).toEqual([-1, 1]);
+    expect(one.add(b, 2)).toBeUndefined();
+    expect(Array.from(one.getAll([[b, a]], (list) => list))).toEqual([2, 1]);
+    expect([one.get(a), one.get(b)]).toEqual([1, 2]);
   });
 });

@@ -23,9 +23,13 @@ const MAX_PROBE = 64;
 /** A per-process seed, so which names collide cannot be worked out in advance. */
 const SEED = (Math.random() * 2 ** 32) >>> 0;
 
-/** FNV-1a over the UTF-16 code units of `name`, seeded. */
-function hashOf(name: string): number {
-  let hash = 0x811c9dc5 ^ SEED;
+/**
+ * FNV-1a over the UTF-16 code units of `name`, seeded.
+ *
+ * @internal Exported for tests, which look for two names with the same hash.
+ */
+export function hashOf(name: string, seed: number): number {
+  let hash = 0x811c9dc5 ^ seed;
   for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
   return hash | 0;
 }
@@ -41,8 +45,14 @@ export class NameIndex {
   private readonly mask: number;
   private fallback: Map<string, number> | undefined;
 
-  /** @param expected How many names will be added (more make it use a `Map`). */
-  constructor(expected: number) {
+  /**
+   * @param expected How many names will be added (more make it use a `Map`).
+   * @param seed The hash seed; tests choose it, to make names collide.
+   */
+  constructor(
+    expected: number,
+    private readonly seed = SEED,
+  ) {
     let capacity = 16;
     while (capacity < expected * 2) capacity *= 2;
     this.slots = new Int32Array(capacity * 3);
@@ -61,7 +71,7 @@ export class NameIndex {
    * @returns The number stored before for `name`, or undefined when it was added now.
    */
   add(name: string, value: number): number | undefined {
-    return this.insert(name, hashOf(name), value);
+    return this.insert(name, hashOf(name, this.seed), value);
   }
 
   /**
@@ -76,7 +86,7 @@ export class NameIndex {
    */
   addAll<T>(owners: readonly T[], nameOf: (owner: T) => string): Int32Array {
     const hashes = new Int32Array(owners.length);
-    for (let i = 0; i < owners.length; i++) hashes[i] = hashOf(nameOf(owners[i]!));
+    for (let i = 0; i < owners.length; i++) hashes[i] = hashOf(nameOf(owners[i]!), this.seed);
     const earlier = new Int32Array(owners.length);
     for (let i = 0; i < owners.length; i++) {
       earlier[i] = this.insert(nameOf(owners[i]!), hashes[i]!, i) ?? -1;
@@ -110,7 +120,7 @@ export class NameIndex {
   get(name: string): number | undefined {
     if (this.fallback !== undefined) return this.fallback.get(name);
     const { slots, mask, names } = this;
-    const hash = hashOf(name);
+    const hash = hashOf(name, this.seed);
     let slot = hash & mask;
     for (let probe = 0; probe < MAX_PROBE; probe++) {
       const at = 3 * slot;
@@ -148,24 +158,29 @@ export class NameIndex {
       return found;
     }
     const { slots, names } = this;
-    // Pass 1: hashes. Pass 2: the first slot along each hash's probe holding that hash.
+    // Pass 1: hashes. Pass 2: the first slot along each hash's probe holding that hash: its
+    // entry into `found`, its number into `numbers`, so pass 3 need not read the table again.
     const hashes = new Int32Array(total);
     let k = 0;
     for (let i = 0; i < owners.length; i++) {
       const list = listOf(owners[i]!);
-      for (let j = 0; j < list.length; j++) hashes[k++] = hashOf(list[j]!);
+      for (let j = 0; j < list.length; j++) hashes[k++] = hashOf(list[j]!, this.seed);
     }
-    for (k = 0; k < total; k++) found[k] = this.slotWithHash(hashes[k]!);
-    // Pass 3: that slot's name decides; another name with the same hash takes the whole probe.
+    const numbers = hashes;
+    for (k = 0; k < total; k++) {
+      const slot = this.slotWithHash(hashes[k]!);
+      found[k] = slot < 0 ? -1 : slots[3 * slot]! - 1;
+      numbers[k] = slot < 0 ? 0 : slots[3 * slot + 2]!;
+    }
+    // Pass 3: that entry's name decides; another name with the same hash takes the whole probe.
     k = 0;
     for (let i = 0; i < owners.length; i++) {
       const list = listOf(owners[i]!);
       for (let j = 0; j < list.length; j++, k++) {
-        const slot = found[k]!;
-        if (slot < 0) continue;
+        const entry = found[k]!;
+        if (entry < 0) continue;
         const name = list[j]!;
-        found[k] =
-          names[slots[3 * slot]! - 1] === name ? slots[3 * slot + 2]! : (this.get(name) ?? -1);
+        found[k] = names[entry] === name ? numbers[k]! : (this.get(name) ?? -1);
       }
     }
     return found;
