@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { echo, edgeLines, plan, problemsOf, workflow } from './plan.fixtures.ts';
+import { clusterOp, echo, edgeLines, plan, problemsOf, workflow } from './plan.fixtures.ts';
 
 describe('planWorkflow', () => {
   describe('target server', () => {
@@ -264,23 +264,16 @@ describe('planWorkflow', () => {
       expect(p.edges).toHaveLength(4);
       expect(new Set(Array.from(p.edges, (e) => e.to))).toEqual(new Set(['dns:a', 'dns:b']));
     });
+
     test("an operation's depends_on lists what it waits for once each, from every source", () => {
-      const cluster = (id: string, depends_on: string[] = []) => ({
-        id,
-        type: 'update' as const,
-        target: 'cluster' as const,
-        items: ['c'],
-        steps: [echo(id)],
-        depends_on,
-      });
       const p = plan(
         workflow(
           [
-            cluster('a'),
-            cluster('b'),
+            clusterOp('a'),
+            clusterOp('b'),
             // Written twice, plus one from dependencies: as many entries as written, not the same.
-            cluster('twice', ['a', 'a']),
-            cluster('written', ['a', 'b']),
+            clusterOp('twice', ['a', 'a']),
+            clusterOp('written', ['a', 'b']),
           ],
           { dependencies: [{ source: 'b', target: 'twice' }] },
         ),

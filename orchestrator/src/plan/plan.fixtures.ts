@@ -61,6 +61,18 @@ export function echo(name: string) {
   return step(name);
 }
 
+/** An `update` of cluster `c` with one echo step, waiting for `depends_on`. */
+export function clusterOp(id: string, depends_on: string[] = []) {
+  return {
+    id,
+    type: 'update' as const,
+    target: 'cluster' as const,
+    items: ['c'],
+    steps: [echo(id)],
+    depends_on,
+  };
+}
+
 /** A workflow named `test` on {@link SERVERS} with the given operations and extras. */
 export function workflow(
   operations: WorkflowInput['operations'],

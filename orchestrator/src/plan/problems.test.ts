@@ -3,16 +3,7 @@ import { describe, expect, test } from 'vitest';
 import { InvalidWorkflowError } from '../../../schemas/src/problems.ts';
 import { WorkflowSchema } from '../../../schemas/src/workflow.ts';
 import { planWorkflow } from './index.ts';
-import { echo, problemsOf, workflow } from './plan.fixtures.ts';
-
-const op = (id: string, depends_on: string[] = []) => ({
-  id,
-  type: 'update' as const,
-  target: 'cluster' as const,
-  items: ['c'],
-  steps: [echo(id)],
-  depends_on,
-});
+import { clusterOp as op, problemsOf, workflow } from './plan.fixtures.ts';
 
 describe('planWorkflow problems', () => {
   describe('cycles', () => {
