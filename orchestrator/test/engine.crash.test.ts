@@ -44,7 +44,8 @@ function workflow(log: string) {
     target: 'cluster',
     items: ['a', 'b', 'c'],
     depends_on,
-    steps: [step('first', 60), step('second', 40)],
+    // Steps long against the kill window below, so that most kills land in the middle of one.
+    steps: [step('first', 150), step('second', 100)],
   });
   return {
     name: 'crash-test',
@@ -116,13 +117,14 @@ async function crashAndResume(
   let kills = 0;
   for (let i = 0; i < KILLS_PER_RUN; i++) {
     // The first kill lands anywhere in start-up (opening the database, planning); the others
-    // anywhere in the run itself.
+    // in the run itself, within about one round of tasks: each life of the process finishes a
+    // round or less, so a run takes several, however fast the machine starts it.
     const code = await runOnce(
       dir,
       runId,
       i === 0
         ? { afterMs: Math.floor(Math.random() * 3000), duringStartup: true }
-        : { afterMs: Math.floor(Math.random() * 900) },
+        : { afterMs: Math.floor(Math.random() * 400) },
     );
     if (code === 0) break; // finished before the kill came
     kills++;
@@ -137,6 +139,7 @@ describe('muster run under SIGKILL', () => {
     let totalKills = 0;
     for (const { kills, dir, runId } of results) {
       totalKills += kills;
+      let interrupted = 0;
       const lines = readFileSync(join(dir, 'steps.log'), 'utf8').trim().split('\n');
       const seen = new Set<string>();
       for (const line of lines) {
@@ -158,7 +161,10 @@ describe('muster run under SIGKILL', () => {
           expect(Math.max(...ran), `${task.id} ran after it had finished`).toBe(task.attempts);
           // The winning attempt ran both steps exactly once.
           expect(lines.filter((l) => l.startsWith(`${task.id} ${task.attempts} `))).toHaveLength(2);
+          if (task.attempts > 1) interrupted++;
         }
+        // Some kill landed in the middle of a task, which a later life ran again.
+        expect(interrupted, `${runId}: ${kills} kills, none in a task`).toBeGreaterThan(0);
       } finally {
         await store.close();
       }
