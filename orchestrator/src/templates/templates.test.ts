@@ -142,6 +142,30 @@ describe('templates', () => {
       ]);
     });
 
+    test('an operation reads the outputs of those it waits for through others, not later ones', async () => {
+      const op = (id: string, depends_on: string[], reads: string) => ({
+        id,
+        type: 'update',
+        target: 'cluster',
+        items: ['x'],
+        depends_on,
+        steps: [script('s', reads)],
+      });
+      const found = await problems({
+        ...base,
+        operations: [
+          op('one', [], '{{ operations.three.outputs.v }}'),
+          op('two', ['one'], 'ok'),
+          op('three', ['two'], '{{ operations.one.outputs.v }}'),
+        ],
+      });
+      expect(found).toEqual([
+        expect.stringContaining(
+          'reads operation "three", which operation "one" does not depend on',
+        ),
+      ]);
+    });
+
     test('operations not depended on, servers of cluster tasks, secrets, syntax', async () => {
       const found = await problems({
         ...base,
