@@ -160,6 +160,7 @@ export class NameIndex {
     const { slots, names } = this;
     // Pass 1: hashes. Pass 2: the first slot along each hash's probe holding that hash: its
     // entry into `found`, its number into `numbers`, so pass 3 need not read the table again.
+    // `numbers` takes over the hashes' array: each hash is read just before its number replaces it.
     const hashes = new Int32Array(total);
     let k = 0;
     for (let i = 0; i < owners.length; i++) {
