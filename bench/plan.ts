@@ -17,9 +17,11 @@
  * the result alone costs on this machine at that moment, the floor under `total`.
  *
  * Then, end to end, what a user waits for: `muster plan FILE -o json` on the same workflows as
- * JSON files, against a Node process that reads, parses and writes the file. This is where a
- * 31 s `muster plan` at 100k operations showed (the YAML parser run on JSON files for their line
- * numbers, and the template check's ancestors worked out for every operation); 1.9 s since.
+ * JSON and YAML files, against a Node process that reads, parses and writes the file. This is
+ * where a 31 s `muster plan` at 100k operations showed (the YAML parser run on JSON files for
+ * their line numbers, and the template check's ancestors worked out for every operation); 1.9 s
+ * since. YAML files took 23 s and 2 GB, 22.6 s of it in `yaml` alone; with js-yaml reading their
+ * values, 5.4 s (2.1x reading, parsing and writing the file with js-yaml).
  *
  * Run: `npm run bench:plan` (or `npx tsx bench/plan.ts 1000 50000`); it prints the load average
  * before and after. Targets at 100k operations: validated and planned in under 300 ms, planning
@@ -97,10 +99,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import toposort from 'toposort';
+import { stringify as stringifyYaml } from 'yaml';
 import { musterNodeArgs } from '../scripts/muster-entry.ts';
 import { planWorkflow } from '../orchestrator/src/plan/index.ts';
 import { fastParse } from '../schemas/src/fast-validate.ts';
@@ -409,20 +413,25 @@ function main(sizes: readonly number[]): void {
 }
 
 /**
- * What a user waits for: `muster plan FILE -o json` on the same workflows written as JSON files,
- * against a Node process that only reads the file, parses it and writes it out again (start-up,
- * `JSON.parse`, `JSON.stringify`: the least any tool does with such a file). Medians of 3.
+ * What a user waits for: `muster plan FILE -o json` on the same workflows written as JSON and
+ * as YAML files, against a Node process that only reads the file, parses it (`JSON.parse`, or
+ * js-yaml, the faster of the two YAML libraries) and writes it out as JSON: the least any tool
+ * does with such a file. For YAML, also `yaml` alone parsing the file, which is what the loader
+ * did before js-yaml read YAML values (once per size: 20 s at 100k). Medians of 3.
  */
 function endToEnd(sizes: readonly number[]): void {
   const dir = mkdtempSync(join(tmpdir(), 'muster-bench-plan-'));
+  const resolve = createRequire(import.meta.url).resolve;
   try {
     console.log('');
     console.log(
       [
-        'operations'.padStart(10),
+        'operations',
+        'format',
         'muster plan'.padStart(12),
         'read+write'.padStart(12),
         'ratio',
+        '  yaml alone',
       ].join('  '),
     );
     const wall = (args: string[]) => {
@@ -430,23 +439,40 @@ function endToEnd(sizes: readonly number[]): void {
       execFileSync(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
       return performance.now() - start;
     };
+    const ms = (n: number) => `${n.toFixed(0)} ms`.padStart(12);
     for (const size of sizes) {
-      const file = join(dir, `w${size}.json`);
-      writeFileSync(file, JSON.stringify(generateWorkflow(size)));
-      const copy = `const fs = require('node:fs'); process.stdout.write(JSON.stringify(JSON.parse(fs.readFileSync(${JSON.stringify(file)}, 'utf8'))));`;
-      const plan = median(
-        [0, 1, 2].map(() => wall([...musterNodeArgs(), 'plan', file, '-o', 'json'])),
-      );
-      const baseline = median([0, 1, 2].map(() => wall(['-e', copy])));
-      const ms = (n: number) => `${n.toFixed(0)} ms`.padStart(12);
-      console.log(
-        [
-          String(size).padStart(10),
-          ms(plan),
-          ms(baseline),
-          `${(plan / baseline).toFixed(1)}x`,
-        ].join('  '),
-      );
+      const workflow = generateWorkflow(size);
+      for (const format of ['json', 'yaml'] as const) {
+        const file = join(dir, `w${size}.${format}`);
+        writeFileSync(file, format === 'json' ? JSON.stringify(workflow) : stringifyYaml(workflow));
+        const read = `require('node:fs').readFileSync(${JSON.stringify(file)}, 'utf8')`;
+        const parse =
+          format === 'json'
+            ? `JSON.parse(${read})`
+            : `require(${JSON.stringify(resolve('js-yaml'))}).load(${read})`;
+        const plan = median(
+          [0, 1, 2].map(() => wall([...musterNodeArgs(), 'plan', file, '-o', 'json'])),
+        );
+        const baseline = median(
+          [0, 1, 2].map(() => wall(['-e', `process.stdout.write(JSON.stringify(${parse}))`])),
+        );
+        const yamlAlone =
+          format === 'yaml'
+            ? wall(['-e', `require(${JSON.stringify(resolve('yaml'))}).parse(${read})`])
+            : undefined;
+        console.log(
+          [
+            String(size).padStart(10),
+            format.padEnd(6),
+            ms(plan),
+            ms(baseline),
+            `${(plan / baseline).toFixed(1)}x`.padStart(5),
+            yamlAlone === undefined ? '' : ms(yamlAlone),
+          ]
+            .join('  ')
+            .trimEnd(),
+        );
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
