@@ -26,8 +26,9 @@ export class StoreError extends OrchestratorError {
     cause: unknown,
     message?: string,
   ) {
-    const err = coerceError(cause);
-    const sqlState = (cause as { code?: unknown } | null)?.code;
+    const reason = driverError(cause);
+    const err = coerceError(reason);
+    const sqlState = (reason as { code?: unknown } | null)?.code;
     super('ORC1101', message ?? `the store failed to ${operation}: ${firstLine(err.message)}`, {
       cause,
     });
@@ -74,4 +75,18 @@ function firstLine(s: string): string {
   const m = /^Failed query: [\s\S]*?\nparams: .*\n?/.exec(s);
   const rest = m ? s.slice(m[0].length) : s;
   return rest.split('\n')[0] ?? rest;
+}
+
+/**
+ * The driver's own error: drizzle wraps it in a `DrizzleQueryError` whose message is only the
+ * query and its parameters, and whose `cause` holds the reason and the SQLSTATE.
+ */
+function driverError(cause: unknown): unknown {
+  let error = cause;
+  for (let depth = 0; depth < 4; depth++) {
+    if (!(error instanceof Error) || !error.message.startsWith('Failed query: ')) break;
+    if (error.cause === undefined) break;
+    error = error.cause;
+  }
+  return error;
 }
