@@ -151,6 +151,11 @@ export const ApiPlanSchema = v.looseObject({
   ),
   tasks: v.array(v.looseObject({ id: v.string(), queue: v.string() })),
   edges: v.array(v.looseObject({ from: v.string(), to: v.string(), type: v.string() })),
+  // Operation to operation: every task of `to` waits for every task of `from`.
+  barriers: v.optional(
+    v.array(v.looseObject({ from: v.string(), to: v.string(), type: v.string() })),
+    [],
+  ),
 });
 export type ApiPlan = v.InferOutput<typeof ApiPlanSchema>;
 

@@ -8,6 +8,7 @@ import {
   memoryStore,
   newDriver,
   op,
+  planOf,
   until,
 } from './helpers/engine.ts';
 
@@ -277,6 +278,81 @@ describe('RunDriver', () => {
       await driver.start();
       await expectEnds(driver, 'failed');
       expect(exec.undone).toEqual([]);
+    });
+  });
+
+  describe('barriers (every task of one operation waits for every task of another)', () => {
+    const fleet = ['s1', 's2', 's3'];
+    const wf = (extra: Record<string, unknown> = {}, aExtra: Record<string, unknown> = {}) => ({
+      name: 'barrier',
+      retry_policy: noRetry,
+      ...extra,
+      operations: [
+        op('a', fleet, { on_failure: 'continue', ...aExtra }),
+        op('b', fleet, { depends_on: ['a'] }),
+        op('c', fleet),
+      ],
+    });
+
+    test('the plan holds one barrier, and b starts only once all of a has finished', async () => {
+      expect(planOf(wf()).plan.barriers).toEqual([
+        { from: 'a', to: 'b', type: 'hard', reason: 'depends_on' },
+      ]);
+      const exec = new ScriptedExecutor().hold('a:s3');
+      const driver = await newDriver(store, wf(), exec);
+      await driver.start();
+      await until(() => exec.held.has('a:s3') && exec.executed.includes('c:s3'));
+      expect(exec.executed.filter((t) => t.startsWith('b:'))).toEqual([]);
+      exec.held.get('a:s3')!.finish({ status: 'succeeded', result: { steps: [] } });
+      await expectEnds(driver, 'succeeded');
+      expect(exec.executed.slice(-3).sort()).toEqual(['b:s1', 'b:s2', 'b:s3']);
+    });
+
+    test('hard: one failed task of a skips every task of b, naming it', async () => {
+      const exec = new ScriptedExecutor().on('a:s2', failed());
+      const driver = await newDriver(store, wf(), exec);
+      await driver.start();
+      await expectEnds(driver, 'failed');
+      const snap = await store.loadRun(driver.runId);
+      const status = Object.fromEntries(snap!.tasks.map((t) => [t.id, t.status]));
+      expect(status).toMatchObject({ 'b:s1': 'skipped', 'b:s2': 'skipped', 'b:s3': 'skipped' });
+      const skips = (await store.events(driver.runId)).filter((e) => e.type === 'task:skipped');
+      expect(skips.map((e) => (e.data as { reason: string }).reason)).toEqual([
+        'a:s2 failed',
+        'a:s2 failed',
+        'a:s2 failed',
+      ]);
+    });
+
+    test('depends_on on an operation that tolerated a failure (max_failures) runs', async () => {
+      const exec = new ScriptedExecutor().on('a:s2', failed());
+      const tolerant = { rollout: { strategy: 'parallel', max_failures: 1 } };
+      const driver = await newDriver(store, wf({}, tolerant), exec);
+      await driver.start();
+      await expectEnds(driver, 'succeeded');
+      expect(exec.executed.filter((t) => t.startsWith('b:')).sort()).toEqual([
+        'b:s1',
+        'b:s2',
+        'b:s3',
+      ]);
+    });
+
+    test('a soft dependency between operations waits, then runs anyway', async () => {
+      const exec = new ScriptedExecutor().on('a:s1', failed());
+      const input = {
+        ...wf(),
+        operations: [op('a', fleet, { on_failure: 'continue' }), op('c', fleet)],
+        dependencies: [{ source: 'a', target: 'c', type: 'soft' as const }],
+      };
+      expect(planOf(input).plan.barriers).toEqual([
+        { from: 'a', to: 'c', type: 'soft', reason: 'dependency' },
+      ]);
+      const driver = await newDriver(store, input, exec);
+      await driver.start();
+      await expectEnds(driver, 'failed');
+      const c = exec.executed.filter((t) => t.startsWith('c:'));
+      expect(c.sort()).toEqual(['c:s1', 'c:s2', 'c:s3']);
+      expect(exec.executed.indexOf('c:s1')).toBeGreaterThan(exec.executed.indexOf('a:s3'));
     });
   });
 

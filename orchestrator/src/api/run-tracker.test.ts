@@ -20,21 +20,31 @@ function diamondSnapshot(
 ): RunSnapshot {
   const op = (id: string, depends_on: string[] = []) => ({
     id,
-    type: 'update',
-    target: 'cluster',
+    type: 'update' as const,
+    target: 'cluster' as const,
     items: ['x'],
     depends_on,
-    steps: [{ name: 's', type: 'echo', params: { message: id } }],
+    steps: [{ name: 's', type: 'echo' as const, params: { message: id } }],
   });
-  const workflow = v.parse(WorkflowSchema, {
-    name: 'diamond',
-    operations: [op('a'), op('b', ['a']), op('c', ['a']), op('d', ['b', 'c'])],
-  });
+  return snapshotOf(
+    { name: 'diamond', operations: [op('a'), op('b', ['a']), op('c', ['a']), op('d', ['b', 'c'])] },
+    tasks,
+    extra,
+  );
+}
+
+/** A run of `input` with the given task statuses, as the store would load it. */
+function snapshotOf(
+  input: v.InferInput<typeof WorkflowSchema>,
+  tasks: Record<string, TaskStatus> = {},
+  extra: { status?: RunSnapshot['run']['status']; lastSeq?: number; startedAt?: number } = {},
+): RunSnapshot {
+  const workflow = v.parse(WorkflowSchema, input);
   const plan = planWorkflow(workflow);
   return {
     run: {
       id: 'r1',
-      name: 'diamond',
+      name: workflow.name,
       status: extra.status ?? 'running',
       plan,
       workflow,
@@ -202,5 +212,34 @@ describe('RunTracker', () => {
     expect(queueKind('server:web-1')).toBe('server');
     expect(queueKind('provider:aws')).toBe('provider');
     expect(queueKind('orchestrator')).toBe('orchestrator');
+  });
+  test('a barrier: the waiting operation is ready only when every task it waits for is done', async () => {
+    const fleet = (id: string, depends_on: string[] = []) => ({
+      id,
+      type: 'update' as const,
+      target: 'cluster' as const,
+      items: ['s1', 's2', 's3'],
+      depends_on,
+      steps: [{ name: 's', type: 'echo' as const, params: { message: id } }],
+    });
+    const snapshot = snapshotOf({ name: 'fleet', operations: [fleet('a'), fleet('b', ['a'])] });
+    expect(snapshot.run.plan.barriers).toHaveLength(1);
+    const { tracker, waits } = tracked(snapshot);
+    const e = events();
+    tracker.observe(e('run:started', 0, { resumed: false }));
+    await tracker.settled();
+    expect(tracker.depth(T0)).toEqual({ server: 0, provider: 0, orchestrator: 3 });
+    for (const item of ['s1', 's2', 's3']) {
+      tracker.observe(e('task:started', 10, { attempt: 1, queue: 'orchestrator' }, `a:${item}`));
+    }
+    for (const [i, item] of ['s1', 's2', 's3'].entries()) {
+      tracker.observe(
+        e('task:succeeded', 100 * (i + 1), { attempt: 1, durationMs: 1 }, `a:${item}`),
+      );
+      // b's tasks wait until the last of a is done.
+      expect(tracker.depth(T0 + 1000).orchestrator).toBe(i < 2 ? 0 : 3);
+    }
+    tracker.observe(e('task:started', 500, { attempt: 1, queue: 'orchestrator' }, 'b:s1'));
+    expect(waits.at(-1)).toEqual(['orchestrator', 0.2]);
   });
 });

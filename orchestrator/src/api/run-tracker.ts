@@ -37,6 +37,7 @@ export interface RunTrackerHooks {
 
 interface TaskTrack {
   readonly kind: QueueKind;
+  readonly operation: string;
   status: TaskStatus;
   /** Unfinished dependencies. */
   waiting: number;
@@ -45,11 +46,23 @@ interface TaskTrack {
   readonly dependents: string[];
 }
 
+/** An operation, for its barriers: its tasks wait for every task of another. */
+interface OperationTrack {
+  readonly tasks: string[];
+  /** Tasks not in a final state. */
+  unfinished: number;
+  /** When its last task finished (ms), once `unfinished` is 0. */
+  finishedAt: number;
+  /** Operations behind a barrier on this one. */
+  readonly waiters: OperationTrack[];
+}
+
 interface RunTrack {
   status: RunStatus;
   startedAt: number | null;
   lastSeq: number;
   readonly tasks: Map<string, TaskTrack>;
+  readonly operations: Map<string, OperationTrack>;
 }
 
 const FINISHED: ReadonlySet<TaskStatus> = new Set([
@@ -231,13 +244,21 @@ export class RunTracker {
     const wasFinished = FINISHED.has(task.status);
     task.status = status;
     if (wasFinished) return;
-    for (const id of task.dependents) {
-      const dependent = run.tasks.get(id);
-      if (!dependent || dependent.waiting === 0) continue;
-      dependent.waiting--;
-      if (dependent.waiting === 0) dependent.readyAt = Math.max(dependent.readyAt, at);
+    for (const id of task.dependents) release(run, id, at);
+    const operation = run.operations.get(task.operation);
+    if (operation && --operation.unfinished === 0) {
+      operation.finishedAt = at;
+      for (const waiter of operation.waiters) for (const id of waiter.tasks) release(run, id, at);
     }
   }
+}
+
+/** One dependency of task `id` finished at `at`. */
+function release(run: RunTrack, id: string, at: number): void {
+  const dependent = run.tasks.get(id);
+  if (!dependent || dependent.waiting === 0) return;
+  dependent.waiting--;
+  if (dependent.waiting === 0) dependent.readyAt = Math.max(dependent.readyAt, at);
 }
 
 /** The run as it was created: every task pending, no event yet. */
@@ -272,10 +293,20 @@ function build(snapshot: RunSnapshot): RunTrack {
   const states = new Map(snapshot.tasks.map((t) => [t.id, t]));
   const startedAt = run.startedAt?.getTime() ?? null;
   const tasks = new Map<string, TaskTrack>();
+  const operations = new Map<string, OperationTrack>();
   for (const planned of byId.values()) {
     const state = states.get(planned.id);
+    let operation = operations.get(planned.operation);
+    if (!operation) {
+      operation = { tasks: [], unfinished: 0, finishedAt: 0, waiters: [] };
+      operations.set(planned.operation, operation);
+    }
+    operation.tasks.push(planned.id);
+    if (!FINISHED.has(state?.status ?? 'pending')) operation.unfinished++;
+    else operation.finishedAt = Math.max(operation.finishedAt, state?.finishedAt?.getTime() ?? 0);
     tasks.set(planned.id, {
       kind: queueKind(planned.queue),
+      operation: planned.operation,
       status: state?.status ?? 'pending',
       waiting: 0,
       readyAt: Math.max(startedAt ?? 0, state?.notBefore?.getTime() ?? 0),
@@ -298,5 +329,16 @@ function build(snapshot: RunSnapshot): RunTrack {
       to.readyAt = Math.max(to.readyAt, finishedAt);
     }
   }
-  return { status: run.status, startedAt, lastSeq: snapshot.lastSeq, tasks };
+  for (const barrier of run.plan.barriers ?? []) {
+    const from = operations.get(barrier.from);
+    const to = operations.get(barrier.to);
+    if (!from || !to) continue;
+    from.waiters.push(to);
+    for (const id of to.tasks) {
+      const waiter = tasks.get(id)!;
+      if (from.unfinished > 0) waiter.waiting++;
+      else waiter.readyAt = Math.max(waiter.readyAt, from.finishedAt);
+    }
+  }
+  return { status: run.status, startedAt, lastSeq: snapshot.lastSeq, tasks, operations };
 }

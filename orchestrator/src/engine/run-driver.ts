@@ -103,6 +103,12 @@ interface OpNode {
   readonly ready: Set<TaskNode>;
   /** Tasks in a final state. */
   finished: number;
+  /** Tasks that succeeded. */
+  succeeded: number;
+  /** Operations whose every task waits for every task of this one (plan barriers). */
+  readonly barriersOut: OpNode[];
+  /** The barriers this operation's tasks wait behind: each counts once in a task's `waiting`. */
+  readonly barriersIn: Array<{ from: OpNode; type: 'hard' | 'soft'; reason: string }>;
   /** Rolling/canary batches, and how many of each batch's tasks are unfinished. */
   batches: TaskNode[][];
   batchUnfinished: number[];
@@ -113,6 +119,11 @@ interface OpNode {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Whether every task of `op` is in a final state: its barriers are lifted. */
+function allFinished(op: OpNode): boolean {
+  return op.finished === op.tasks.length;
+}
 type StopMode = 'fail' | 'rollback' | 'cancel' | 'terminate';
 
 /** Drives one run until it ends, pauses or is stopped. */
@@ -400,6 +411,9 @@ export class RunDriver {
         batchTimer: false,
         ready: new Set(),
         finished: 0,
+        succeeded: 0,
+        barriersOut: [],
+        barriersIn: [],
         batches: [],
         batchUnfinished: [],
         currentBatch: 0,
@@ -449,6 +463,13 @@ export class RunDriver {
       to.deps.push({ node: from, type: edge.type, reason: edge.reason });
       from.dependents.push(to);
     }
+    for (const barrier of plan.barriers ?? []) {
+      const from = this.opsById.get(barrier.from);
+      const to = this.opsById.get(barrier.to);
+      if (!from || !to) continue;
+      to.barriersIn.push({ from, type: barrier.type, reason: barrier.reason });
+      from.barriersOut.push(to);
+    }
     for (const op of this.ops) {
       op.batches = this.batchesOf(op);
       op.batches.forEach((batch, i) => batch.forEach((t) => (t.batch = i)));
@@ -464,16 +485,22 @@ export class RunDriver {
     for (const op of this.ops) {
       op.ready.clear();
       op.finished = 0;
+      op.succeeded = 0;
       op.failures = 0;
       op.cursor = 0;
       op.currentBatch = 0;
       op.batchUnfinished = op.batches.map(() => 0);
     }
     for (const node of this.tasks.values()) {
+      const op = node.op;
+      if (FINISHED.has(node.s.status)) op.finished++;
+      if (node.s.status === 'succeeded') op.succeeded++;
+    }
+    for (const node of this.tasks.values()) {
       node.waiting = node.deps.filter((d) => !FINISHED.has(d.node.s.status)).length;
       const op = node.op;
+      for (const barrier of op.barriersIn) if (!allFinished(barrier.from)) node.waiting++;
       if (FINISHED.has(node.s.status)) {
-        op.finished++;
         if (node.s.status === 'failed') op.failures++;
       } else {
         this.unfinished++;
@@ -632,9 +659,19 @@ export class RunDriver {
         // An operation that tolerated a failure (max_failures) still satisfies `depends_on`.
         !(d.reason === 'depends_on' && d.node.op.s.status === 'succeeded'),
     );
-    if (!blocker) return false;
+    // A barrier blocks as its edges would: when one of its operation's tasks did not succeed.
+    const barrier = blocker
+      ? undefined
+      : node.op.barriersIn.find(
+          (b) =>
+            b.type === 'hard' &&
+            b.from.succeeded < b.from.tasks.length &&
+            !(b.reason === 'depends_on' && b.from.s.status === 'succeeded'),
+        );
+    const culprit = blocker?.node ?? barrier?.from.tasks.find((t) => t.s.status !== 'succeeded');
+    if (!culprit) return false;
     this.finishTask(node, 'skipped');
-    this.emit('task:skipped', { reason: `${blocker.node.plan.id} ${blocker.node.s.status}` }, node);
+    this.emit('task:skipped', { reason: `${culprit.plan.id} ${culprit.s.status}` }, node);
     return true;
   }
 
@@ -963,6 +1000,7 @@ export class RunDriver {
     op.batchUnfinished[node.batch] = (op.batchUnfinished[node.batch] ?? 1) - 1;
     this.unfinished--;
     if (status === 'failed') op.failures++;
+    if (status === 'succeeded') op.succeeded++;
     if (op.failures > op.plan.rollout.max_failures && op.s.status !== 'failed') {
       this.failOperation(op);
     }
@@ -972,6 +1010,13 @@ export class RunDriver {
     for (const dependent of node.dependents) {
       if (--dependent.waiting === 0 && dependent.s.status === 'pending')
         this.newlyReady.push(dependent);
+    }
+    if (allFinished(op)) {
+      for (const waiter of op.barriersOut) {
+        for (const t of waiter.tasks) {
+          if (--t.waiting === 0 && t.s.status === 'pending') this.newlyReady.push(t);
+        }
+      }
     }
     this.pumpAgain = true;
   }

@@ -79,6 +79,44 @@ export interface PlanContext {
   readonly edges: EdgeList;
   /** Operation edges: `from` is the dependency, `to` the operation that waits. */
   readonly operationEdges: EdgeList;
+  /** Whole-operation dependencies kept as barriers instead of task edges. */
+  readonly barriers: BarrierList;
+}
+
+/** A barrier under construction: operation indices. */
+export interface Barrier {
+  readonly from: number;
+  readonly to: number;
+  hard: boolean;
+  readonly reason: 'depends_on' | 'dependency';
+}
+
+/** Barriers without duplicates, in insertion order; a second one keeps the stronger type. */
+export class BarrierList {
+  readonly list: Barrier[] = [];
+  private readonly byPair = new Map<number, Barrier>();
+
+  add(from: number, to: number, hard: boolean, reason: Barrier['reason']): void {
+    const key = pairKey(from, to);
+    const existing = this.byPair.get(key);
+    if (existing !== undefined) {
+      existing.hard ||= hard;
+      return;
+    }
+    const barrier = { from, to, hard, reason };
+    this.byPair.set(key, barrier);
+    this.list.push(barrier);
+  }
+}
+
+/**
+ * Whether `from`'s tasks × `to`'s tasks are better kept as one barrier than as edges: when there
+ * are more pairs than tasks. One task on either side stays edges (as many as the other side has).
+ */
+export function needsBarrier(ctx: PlanContext, from: number, to: number): boolean {
+  const m = ctx.taskStart[from + 1]! - ctx.taskStart[from]!;
+  const n = ctx.taskStart[to + 1]! - ctx.taskStart[to]!;
+  return m * n > m + n;
 }
 
 /** A number key for a pair of nodes; exact while there are fewer than 2^26 nodes. */

@@ -1,7 +1,8 @@
 /**
  * Edges the user wrote: `depends_on` (every task of an operation waits for every task of each
  * operation it names, hard) and the workflow's `dependencies` (between operations or one item's
- * tasks, `hard`, `soft`, or `optional`, which is kept as soft only when both ends exist).
+ * tasks, `hard`, `soft`, or `optional`, which is kept as soft only when both ends exist). Between
+ * two whole operations with more task pairs than tasks, that is one barrier instead of edges.
  *
  * @internal
  * @module
@@ -11,6 +12,7 @@ import type { Operation } from '../../../schemas/src/workflow.ts';
 import {
   connectTasks,
   listOf,
+  needsBarrier,
   operationPath,
   q,
   tasksOf,
@@ -52,6 +54,10 @@ export function addDependsOnEdges(ctx: PlanContext): void {
       }
       if (!planned[index] || operationEdges.hasFromSince(dependency, ownEdges)) continue;
       operationEdges.addNew(dependency, index, true);
+      if (needsBarrier(ctx, dependency, index)) {
+        ctx.barriers.add(dependency, index, true, 'depends_on');
+        continue;
+      }
       // Each pair of operations is connected once, before any other edge: no duplicates.
       for (let to = taskStart[index]!, end = taskStart[index + 1]!; to < end; to++) {
         for (
@@ -90,8 +96,6 @@ export function addDependencyEdges(ctx: PlanContext): void {
     const source = resolveEnd(ctx, dependency.source, `${path}.source`, optional);
     const target = resolveEnd(ctx, dependency.target, `${path}.target`, optional);
     if (source === undefined || target === undefined) return;
-    const sourceTasks = source.tasks ?? tasksOf(ctx, source.operation);
-    const targetTasks = target.tasks ?? tasksOf(ctx, target.operation);
     if (
       source.operation === target.operation &&
       (source.item === undefined || target.item === undefined || source.item === target.item)
@@ -105,10 +109,21 @@ export function addDependencyEdges(ctx: PlanContext): void {
       return;
     }
     const origin: EdgeOrigin = { reason: 'dependency', path };
+    const hard = dependency.type === 'hard';
     if (source.operation !== target.operation) {
       ctx.operationEdges.add(source.operation, target.operation, true, origin);
+      if (
+        source.tasks === undefined &&
+        target.tasks === undefined &&
+        needsBarrier(ctx, source.operation, target.operation)
+      ) {
+        ctx.barriers.add(source.operation, target.operation, hard, 'dependency');
+        return;
+      }
     }
-    connectTasks(ctx, sourceTasks, targetTasks, dependency.type === 'hard', origin);
+    const sourceTasks = source.tasks ?? tasksOf(ctx, source.operation);
+    const targetTasks = target.tasks ?? tasksOf(ctx, target.operation);
+    connectTasks(ctx, sourceTasks, targetTasks, hard, origin);
   });
 }
 

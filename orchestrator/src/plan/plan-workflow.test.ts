@@ -289,6 +289,91 @@ describe('planWorkflow', () => {
     });
   });
 
+  describe('barriers', () => {
+    const fleet = (n: number) => Array.from({ length: n }, (_, i) => `s${i}`);
+    const fleetOp = (id: string, n: number, depends_on: string[] = []) => ({
+      ...clusterOp(id, depends_on),
+      items: fleet(n),
+    });
+
+    test('1,000 servers after 1,000 servers are one barrier, not a million edges', () => {
+      const p = plan(
+        workflow([
+          fleetOp('create', 1000),
+          fleetOp('base', 1000, ['create']),
+          fleetOp('k8s', 1000, ['base']),
+        ]),
+      );
+      expect(p.tasks).toHaveLength(3000);
+      expect(p.edges).toHaveLength(0);
+      expect(p.barriers).toEqual([
+        { from: 'create', to: 'base', type: 'hard', reason: 'depends_on' },
+        { from: 'base', to: 'k8s', type: 'hard', reason: 'depends_on' },
+      ]);
+      expect(p.operations.map((o) => [o.id, o.level, o.depends_on])).toEqual([
+        ['create', 0, []],
+        ['base', 1, ['create']],
+        ['k8s', 2, ['base']],
+      ]);
+    });
+
+    test('edges while they are no more than the tasks: one task on a side, or 2 × 2', () => {
+      const p = plan(
+        workflow([
+          fleetOp('one', 1),
+          fleetOp('five', 5, ['one']),
+          fleetOp('two', 2, ['five']),
+          fleetOp('pair', 2, ['two']),
+          fleetOp('three', 3, ['pair']),
+        ]),
+      );
+      // 1 × 5 and 2 × 2 stay edges; 5 × 2 and 2 × 3 have more pairs than tasks.
+      expect(p.barriers).toEqual([
+        { from: 'five', to: 'two', type: 'hard', reason: 'depends_on' },
+        { from: 'pair', to: 'three', type: 'hard', reason: 'depends_on' },
+      ]);
+      const from = (op: string) => edgeLines(p).filter((l) => l.startsWith(`${op}:`));
+      expect(from('one')).toHaveLength(5);
+      expect(from('two')).toHaveLength(4);
+      expect([...from('five'), ...from('pair')]).toEqual([]);
+    });
+
+    test('dependencies between whole operations keep their type; the stronger wins', () => {
+      const p = plan(
+        workflow([fleetOp('a', 3), fleetOp('b', 3), fleetOp('c', 3), fleetOp('d', 3)], {
+          dependencies: [
+            { source: 'a', target: 'b', type: 'soft' },
+            { source: 'a', target: 'c', type: 'soft' },
+            { source: 'a', target: 'c', type: 'hard' },
+            { source: 'nowhere', target: 'd', type: 'optional' },
+            { source: 'c', target: 'd', type: 'optional' },
+            // One item's tasks stay edges: 1 × 3.
+            { source: 'a.s0', target: 'd' },
+          ],
+        }),
+      );
+      expect(p.barriers).toEqual([
+        { from: 'a', to: 'b', type: 'soft', reason: 'dependency' },
+        { from: 'a', to: 'c', type: 'hard', reason: 'dependency' },
+        { from: 'c', to: 'd', type: 'soft', reason: 'dependency' },
+      ]);
+      expect(edgeLines(p)).toEqual([
+        'a:s0 -> d:s0 (hard, dependency)',
+        'a:s0 -> d:s1 (hard, dependency)',
+        'a:s0 -> d:s2 (hard, dependency)',
+      ]);
+    });
+
+    test('a cycle through barriers is reported with its whole path', () => {
+      const problems = problemsOf(
+        workflow([fleetOp('a', 3, ['c']), fleetOp('b', 3, ['a']), fleetOp('c', 3, ['b'])]),
+      );
+      expect(problems.find((p) => p.code === 'cycle')?.message).toBe(
+        'operations wait for each other in a cycle: a → c → b → a',
+      );
+    });
+  });
+
   describe('dependencies', () => {
     const ops = [
       {

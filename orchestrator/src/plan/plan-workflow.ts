@@ -9,7 +9,7 @@
  */
 import { InvalidWorkflowError, type Problem } from '../../../schemas/src/problems.ts';
 import type { Operation, Taskserv, Workflow } from '../../../schemas/src/workflow.ts';
-import { EdgeList, operationPath, q, type PlanContext } from './context.ts';
+import { BarrierList, EdgeList, operationPath, q, type PlanContext } from './context.ts';
 import { addDependencyEdges, addDependsOnEdges } from './edges.ts';
 import type { Csr } from './graph.ts';
 import { edgeKind, EdgeTable } from './edge-table.ts';
@@ -82,6 +82,7 @@ export function planWorkflow(workflow: Workflow, options: PlanOptions = {}): Pla
     // a new zeroed buffer and a copy, which at 200k edges took 15 ms a plan under load.
     edges: new EdgeList(2 * operations.length),
     operationEdges: new EdgeList(2 * operations.length),
+    barriers: new BarrierList(),
   };
 
   expandOperations(ctx);
@@ -95,7 +96,10 @@ export function planWorkflow(workflow: Workflow, options: PlanOptions = {}): Pla
 
 const idOf = (op: Operation): string => op.id;
 
-/** Builds the result: operations by level then file order, tasks alike, edges by waiting task. */
+/**
+ * Builds the result: operations by level then file order, tasks alike, edges by waiting task,
+ * barriers in the order found.
+ */
 function assemble(ctx: PlanContext, levels: Int32Array): Plan {
   const { workflow, operations, planned, taskStart, tasks, edges, operationEdges } = ctx;
   const order = sortByLevel(planned, levels);
@@ -166,6 +170,12 @@ function assemble(ctx: PlanContext, levels: Int32Array): Plan {
     operations: plannedOperations,
     tasks: plannedTasks,
     edges: new EdgeTable(plannedTasks, from, to, kinds),
+    barriers: ctx.barriers.list.map((b) => ({
+      from: operations[b.from]!.id,
+      to: operations[b.to]!.id,
+      type: b.hard ? 'hard' : 'soft',
+      reason: b.reason,
+    })),
   };
 }
 

@@ -1,6 +1,7 @@
 /**
  * The plan as a graph picture: Graphviz DOT and Mermaid flowcharts. Operations are clusters
- * (subgraphs) holding their tasks; hard edges are solid, soft edges dashed.
+ * (subgraphs) holding their tasks; hard edges are solid, soft edges dashed; a barrier is an edge
+ * between two operations' subgraphs.
  *
  * @module
  */
@@ -17,6 +18,7 @@ export function renderDot(plan: Plan): string {
   const lines = [
     `digraph ${dotString(plan.workflow)} {`,
     '  rankdir=TB;',
+    ...(plan.barriers?.length ? ['  compound=true;'] : []),
     '  node [shape=box, style=rounded];',
   ];
   for (const operation of plan.operations) {
@@ -32,6 +34,18 @@ export function renderDot(plan: Plan): string {
   for (const edge of plan.edges) {
     const style = edge.type === 'soft' ? ' [style=dashed]' : '';
     lines.push(`  ${dotString(edge.from)} -> ${dotString(edge.to)}${style};`);
+  }
+  // A barrier is drawn from cluster to cluster: an edge between a task of each, clipped at the
+  // clusters' borders (`compound=true`).
+  const firstTask = new Map(plan.operations.map((o) => [o.id, o.tasks[0]]));
+  for (const barrier of plan.barriers ?? []) {
+    const from = firstTask.get(barrier.from);
+    const to = firstTask.get(barrier.to);
+    if (from === undefined || to === undefined) continue;
+    const style = barrier.type === 'soft' ? ', style=dashed' : '';
+    lines.push(
+      `  ${dotString(from)} -> ${dotString(to)} [ltail=${dotString(`cluster_${barrier.from}`)}, lhead=${dotString(`cluster_${barrier.to}`)}${style}];`,
+    );
   }
   lines.push('}');
   return `${lines.join('\n')}\n`;
@@ -59,6 +73,10 @@ export function renderMermaid(plan: Plan): string {
   for (const edge of plan.edges) {
     const arrow = edge.type === 'soft' ? '-.->' : '-->';
     lines.push(`  ${names.get('t', edge.from)} ${arrow} ${names.get('t', edge.to)}`);
+  }
+  for (const barrier of plan.barriers ?? []) {
+    const arrow = barrier.type === 'soft' ? '-.->' : '-->';
+    lines.push(`  ${names.get('op', barrier.from)} ${arrow} ${names.get('op', barrier.to)}`);
   }
   return `${lines.join('\n')}\n`;
 }

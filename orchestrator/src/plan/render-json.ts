@@ -3,10 +3,10 @@
  *
  * @module
  */
-import type { Plan, PlanEdge, PlannedOperation, PlannedTask } from './types.ts';
+import type { Plan, PlanBarrier, PlanEdge, PlannedOperation, PlannedTask } from './types.ts';
 
 /**
- * Renders a plan as indented JSON: `{ workflow, type, operations, tasks, edges }`.
+ * Renders a plan as indented JSON: `{ workflow, type, operations, tasks, edges, barriers }`.
  *
  * @param plan The plan.
  * @returns The JSON text ending in a newline.
@@ -18,6 +18,7 @@ export function renderJson(plan: Plan): string {
     operations: plan.operations.map(operationJson),
     tasks: plan.tasks.map(taskJson),
     edges: Array.from(plan.edges, edgeJson),
+    barriers: (plan.barriers ?? []).map(barrierJson),
   };
   return `${JSON.stringify(document, null, 2)}\n`;
 }
@@ -70,4 +71,8 @@ function taskJson(t: PlannedTask) {
 
 function edgeJson(e: PlanEdge) {
   return { from: e.from, to: e.to, type: e.type, reason: e.reason };
+}
+
+function barrierJson(b: PlanBarrier) {
+  return { from: b.from, to: b.to, type: b.type, reason: b.reason };
 }

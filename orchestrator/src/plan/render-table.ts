@@ -15,11 +15,13 @@ import type { Plan, PlannedOperation } from './types.ts';
  */
 export function renderTable(plan: Plan): string {
   const { operations, tasks, edges } = plan;
+  const barriers = plan.barriers?.length ?? 0;
+  const links = `${count(edges.length, 'edge')}${barriers > 0 ? `, ${count(barriers, 'barrier')}` : ''}`;
   const levels = operations.length === 0 ? 0 : operations[operations.length - 1]!.level + 1;
   const lines = [
     `Plan for ${JSON.stringify(plan.workflow)} (${plan.type}${plan.type === 'sequential' ? ', one task at a time' : ''}): ` +
       `${count(operations.length, 'operation')} in ${count(levels, 'level')}, ` +
-      `${count(tasks.length, 'task')}, ${count(edges.length, 'edge')}`,
+      `${count(tasks.length, 'task')}, ${links}`,
   ];
   const width = {
     id: Math.max(0, ...operations.map((o) => o.id.length)),
@@ -48,7 +50,10 @@ export function renderTable(plan: Plan): string {
     '',
     `Totals: ${count(operations.length, 'operation')}, ${count(tasks.length, 'task')} ` +
       `(${queues.server} on servers, ${queues.provider} through providers, ${queues.orchestrator} on the orchestrator), ` +
-      `${count(edges.length, 'edge')} (${hard} hard, ${edges.length - hard} soft)`,
+      `${count(edges.length, 'edge')} (${hard} hard, ${edges.length - hard} soft)` +
+      (barriers > 0
+        ? `, ${count(barriers, 'barrier')} (every task of one operation waits for every task of another)`
+        : ''),
   );
   return `${lines.join('\n')}\n`;
 }

@@ -13,6 +13,31 @@ const sample: Plan = plan(
   ),
 );
 
+/** 3 servers after 3 servers, and a soft dependency: two barriers, no edges. */
+const fleet: Plan = plan(
+  workflow(
+    [
+      {
+        id: 'up',
+        type: 'update',
+        target: 'cluster',
+        items: ['s1', 's2', 's3'],
+        steps: [echo('x')],
+      },
+      {
+        id: 'base',
+        type: 'update',
+        target: 'cluster',
+        items: ['s1', 's2', 's3'],
+        steps: [echo('x')],
+        depends_on: ['up'],
+      },
+      { id: 'dns', type: 'update', target: 'cluster', items: ['a', 'b'], steps: [echo('x')] },
+    ],
+    { dependencies: [{ source: 'base', target: 'dns', type: 'soft' }] },
+  ),
+);
+
 describe('renderPlan', () => {
   test('table: one block per level, each operation with type, target and tasks, then totals', () => {
     expect(renderPlan(sample, 'table')).toBe(
@@ -37,7 +62,15 @@ describe('renderPlan', () => {
   test('json: operations with id, level and depends_on, tasks and edges, in a stable key order', () => {
     const text = renderPlan(sample, 'json');
     const parsed = JSON.parse(text) as Record<string, unknown>;
-    expect(Object.keys(parsed)).toEqual(['workflow', 'type', 'operations', 'tasks', 'edges']);
+    expect(Object.keys(parsed)).toEqual([
+      'workflow',
+      'type',
+      'operations',
+      'tasks',
+      'edges',
+      'barriers',
+    ]);
+    expect(parsed['barriers']).toEqual([]);
     const operations = parsed['operations'] as Array<Record<string, unknown>>;
     expect(operations.map((o) => [o['id'], o['level'], o['depends_on']])).toEqual([
       ['up', 0, []],
@@ -144,5 +177,40 @@ describe('renderPlan', () => {
     expect(lines).toContain('    t_a_x_y["x-y"]');
     expect(lines).toContain('    t_a_x_y_2["x_y"]');
     expect(lines).toContain('    t_a_x_y_3["x#quot;y"]');
+  });
+  describe('barriers', () => {
+    test('json lists them, from and to as operation ids', () => {
+      const parsed = JSON.parse(renderPlan(fleet, 'json')) as Record<string, unknown>;
+      expect(parsed['edges']).toEqual([]);
+      expect(parsed['barriers']).toEqual([
+        { from: 'up', to: 'base', type: 'hard', reason: 'depends_on' },
+        { from: 'base', to: 'dns', type: 'soft', reason: 'dependency' },
+      ]);
+    });
+
+    test('table counts them and says what one is', () => {
+      const table = renderPlan(fleet, 'table');
+      expect(table.split('\n')[0]).toBe(
+        'Plan for "test" (batch): 3 operations in 3 levels, 8 tasks, 0 edges, 2 barriers',
+      );
+      expect(table).toContain(
+        '0 edges (0 hard, 0 soft), 2 barriers (every task of one operation waits for every task of another)',
+      );
+    });
+
+    test('dot draws one edge from cluster to cluster, clipped at their borders', () => {
+      const lines = renderPlan(fleet, 'dot').split('\n');
+      expect(lines).toContain('  compound=true;');
+      expect(lines).toContain('  "up:s1" -> "base:s1" [ltail="cluster_up", lhead="cluster_base"];');
+      expect(lines).toContain(
+        '  "base:s1" -> "dns:a" [ltail="cluster_base", lhead="cluster_dns", style=dashed];',
+      );
+    });
+
+    test('mermaid links the subgraphs', () => {
+      const lines = renderPlan(fleet, 'mermaid').split('\n');
+      expect(lines).toContain('  op_up --> op_base');
+      expect(lines).toContain('  op_base -.-> op_dns');
+    });
   });
 });

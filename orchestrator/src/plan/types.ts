@@ -10,6 +10,10 @@
  * - An **edge** orders two tasks. `hard`: the target waits and is skipped if the source fails; `soft`:
  *   the target waits and runs anyway; `optional` edges are only kept when both ends are planned, and
  *   then behave as `soft`.
+ * - A **barrier** makes every task of one operation wait for every task of another, with an edge's
+ *   `type` and `reason`: the whole-operation dependency (`depends_on`, or `dependencies` between
+ *   two operations) that would otherwise be |from| × |to| edges. 1,000 servers waiting for 1,000
+ *   servers are one barrier, not a million edges. The planner writes edges while they are fewer.
  * - A **level** is an operation's depth in the operation DAG: level 0 has no dependencies.
  *
  * @module
@@ -70,6 +74,20 @@ export interface PlanEdgeList extends Iterable<PlanEdge> {
   readonly length: number;
 }
 
+/**
+ * Every task of operation `to` waits for every task of operation `from`, as if each pair had an
+ * edge of this `type` and `reason`.
+ */
+export interface PlanBarrier {
+  /** The operation waited for. */
+  readonly from: string;
+  /** The operation that waits. */
+  readonly to: string;
+  readonly type: 'hard' | 'soft';
+  /** `depends_on` or `dependency`. */
+  readonly reason: 'depends_on' | 'dependency';
+}
+
 /** An operation with everything the engine needs resolved. */
 export interface PlannedOperation {
   readonly id: string;
@@ -99,4 +117,6 @@ export interface Plan {
   readonly operations: readonly PlannedOperation[];
   readonly tasks: readonly PlannedTask[];
   readonly edges: PlanEdgeList;
+  /** Absent in plans saved before barriers existed: read it as `plan.barriers ?? []`. */
+  readonly barriers?: readonly PlanBarrier[];
 }
