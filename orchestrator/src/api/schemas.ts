@@ -167,7 +167,7 @@ export const PlannedTaskSchema = v.object({
   health_check: v.optional(HealthCheckSchema),
 });
 
-/** The JSON plan: operations by level, tasks, and the edges between tasks. */
+/** The JSON plan: operations by level, tasks, the edges between tasks and the barriers between operations. */
 export const PlanSchema = v.object({
   workflow: v.string(),
   type: v.picklist(['batch', 'sequential', 'parallel']),
@@ -179,6 +179,15 @@ export const PlanSchema = v.object({
       to: v.string(),
       type: v.picklist(['hard', 'soft']),
       reason: v.picklist(['depends_on', 'dependency', 'requires']),
+    }),
+  ),
+  /** Every task of operation `to` waits for every task of operation `from`. */
+  barriers: v.array(
+    v.object({
+      from: v.string(),
+      to: v.string(),
+      type: v.picklist(['hard', 'soft']),
+      reason: v.picklist(['depends_on', 'dependency']),
     }),
   ),
 });
