@@ -377,14 +377,49 @@ describe('RunDriver', () => {
       await driver.start();
       await expectEnds(driver, 'succeeded');
       const snap = await store.loadRun(driver.runId);
-      expect(snap!.checkpoints.map((c) => [c.number, c.completedOperations])).toEqual([
-        [1, ['o1', 'o2']],
-        [2, ['o1', 'o2', 'o3', 'o4']],
+      // Each records what succeeded since the one before, so they do not grow with the run.
+      expect(
+        snap!.checkpoints.map((c) => [c.number, c.completedOperations, c.completedTasks]),
+      ).toEqual([
+        [1, ['o1', 'o2'], ['o1:x', 'o2:x']],
+        [2, ['o3', 'o4'], ['o3:x', 'o4:x']],
       ]);
       await expect(driver.rollbackRun({ toCheckpoint: 7 })).rejects.toThrow(/no checkpoint 7/);
       await driver.rollbackRun({ toCheckpoint: 1 });
       await expectEnds(driver, 'rolled_back');
       expect(exec.undone).toEqual(['o5:x', 'o4:x', 'o3:x']);
+    });
+  });
+
+  describe('checkpoints after a crash', () => {
+    test('the next checkpoint records what succeeded since the last, across lives', async () => {
+      const ops = ['o1', 'o2', 'o3', 'o4', 'o5'].map((id, i, all) =>
+        op(id, ['x'], i === 0 ? {} : { depends_on: [all[i - 1]!] }),
+      );
+      const workflow = {
+        name: 'cp-crash',
+        rollback_strategy: { checkpoint_interval: 2 },
+        operations: ops,
+      };
+      const exec = new ScriptedExecutor().hold('o4:x');
+      const first = await newDriver(store, workflow, exec);
+      await first.start();
+      await until(() => exec.held.has('o4:x'));
+      // Dies with o3 done since checkpoint 1 (o1, o2), and o4 in flight.
+      const { RunDriver } = await import('../src/engine/run-driver.ts');
+      const exec2 = new ScriptedExecutor();
+      const second = await RunDriver.load(first.runId, { store, dispatcher: exec2 });
+      await second.start();
+      await expectEnds(second, 'succeeded');
+      const snap = await store.loadRun(first.runId);
+      expect(snap!.checkpoints.map((c) => [c.number, c.completedTasks])).toEqual([
+        [1, ['o1:x', 'o2:x']],
+        [2, ['o3:x', 'o4:x']],
+      ]);
+      // Rolling back to checkpoint 2 keeps everything up to it: o1 to o4.
+      await second.rollbackRun({ toCheckpoint: 2 });
+      await expectEnds(second, 'rolled_back');
+      expect(exec2.undone).toEqual(['o5:x']);
     });
   });
 

@@ -120,6 +120,25 @@ interface OpNode {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
+/**
+ * What had succeeded by checkpoint `number` (by the last one when absent): each checkpoint lists
+ * what succeeded since the one before; those written before that listed everything so far, which
+ * the union reads the same.
+ */
+function completedAt(
+  checkpoints: readonly Checkpoint[],
+  number = Number.POSITIVE_INFINITY,
+): { operations: Set<string>; tasks: Set<string> } {
+  const operations = new Set<string>();
+  const tasks = new Set<string>();
+  for (const checkpoint of checkpoints) {
+    if (checkpoint.number > number) continue;
+    for (const id of checkpoint.completedOperations) operations.add(id);
+    for (const id of checkpoint.completedTasks) tasks.add(id);
+  }
+  return { operations, tasks };
+}
+
 /** Whether every task of `op` is in a final state: its barriers are lifted. */
 function allFinished(op: OpNode): boolean {
   return op.finished === op.tasks.length;
@@ -142,6 +161,15 @@ export class RunDriver {
   private readonly ancestors = new Map<string, ReadonlySet<string>>();
   private lastSeq: number;
   private checkpoints: Checkpoint[];
+  /**
+   * What succeeded since the last checkpoint: the next checkpoint records only that. A checkpoint
+   * holding everything done so far made them grow with the square of the run (10k operations: 2,000
+   * checkpoints of up to 100k task ids each).
+   */
+  private sinceCheckpoint: { operations: string[]; tasks: string[] } = {
+    operations: [],
+    tasks: [],
+  };
   private completedOps = 0;
   private running = 0;
   /** Tasks not in a final state. */
@@ -474,6 +502,17 @@ export class RunDriver {
       op.batches = this.batchesOf(op);
       op.batches.forEach((batch, i) => batch.forEach((t) => (t.batch = i)));
       if (op.s.status === 'succeeded') this.completedOps++;
+    }
+    const recorded = completedAt(this.checkpoints);
+    for (const op of this.ops) {
+      if (op.s.status === 'succeeded' && !recorded.operations.has(op.plan.id)) {
+        this.sinceCheckpoint.operations.push(op.plan.id);
+      }
+    }
+    for (const node of this.tasks.values()) {
+      if (node.s.status === 'succeeded' && !recorded.tasks.has(node.plan.id)) {
+        this.sinceCheckpoint.tasks.push(node.plan.id);
+      }
     }
     this.recount();
   }
@@ -1000,7 +1039,10 @@ export class RunDriver {
     op.batchUnfinished[node.batch] = (op.batchUnfinished[node.batch] ?? 1) - 1;
     this.unfinished--;
     if (status === 'failed') op.failures++;
-    if (status === 'succeeded') op.succeeded++;
+    if (status === 'succeeded') {
+      op.succeeded++;
+      this.sinceCheckpoint.tasks.push(node.plan.id);
+    }
     if (op.failures > op.plan.rollout.max_failures && op.s.status !== 'failed') {
       this.failOperation(op);
     }
@@ -1064,6 +1106,7 @@ export class RunDriver {
     }
     if (status !== 'succeeded') return;
     this.completedOps++;
+    this.sinceCheckpoint.operations.push(op.plan.id);
     const interval =
       (this.snapshot.run.workflow as { rollback_strategy?: { checkpoint_interval?: number } })
         ?.rollback_strategy?.checkpoint_interval ?? 5;
@@ -1076,15 +1119,14 @@ export class RunDriver {
       number,
       at: this.clock.now(),
       eventSeq: this.lastSeq + 1,
-      completedOperations: this.ops.filter((o) => o.s.status === 'succeeded').map((o) => o.plan.id),
-      completedTasks: [...this.tasks.values()]
-        .filter((t) => t.s.status === 'succeeded')
-        .map((t) => t.plan.id),
+      completedOperations: this.sinceCheckpoint.operations,
+      completedTasks: this.sinceCheckpoint.tasks,
     };
+    this.sinceCheckpoint = { operations: [], tasks: [] };
     this.checkpoints.push(checkpoint);
     this.pendingCheckpoint = checkpoint;
     this.setRun({ checkpoint: number });
-    this.emit('checkpoint:taken', { number, operations: checkpoint.completedOperations.length });
+    this.emit('checkpoint:taken', { number, operations: this.completedOps });
   }
 
   private abortRunning(): void {
@@ -1214,7 +1256,7 @@ export class RunDriver {
     try {
       const keep =
         o.toCheckpoint !== undefined
-          ? new Set(this.checkpoints.find((c) => c.number === o.toCheckpoint)?.completedTasks ?? [])
+          ? completedAt(this.checkpoints, o.toCheckpoint).tasks
           : undefined;
       if (!o.resumed) {
         this.setRun({ status: o.cancel ? 'cancelling' : 'rolling_back' });

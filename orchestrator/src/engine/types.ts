@@ -139,7 +139,11 @@ export interface OperationState {
   readonly finishedAt: Date | null;
 }
 
-/** A checkpoint. */
+/**
+ * A checkpoint: what succeeded since the one before. What had succeeded by checkpoint N is the
+ * union of checkpoints 1..N (checkpoints written before 2026-12-03 list everything so far, which
+ * the union reads the same).
+ */
 export interface Checkpoint {
   readonly number: number;
   readonly at: Date;
