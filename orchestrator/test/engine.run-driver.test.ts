@@ -337,6 +337,39 @@ describe('RunDriver', () => {
       ]);
     });
 
+    test('an operation that fails with tasks not started lifts its barrier once', async () => {
+      // a stops after its first failure (sequential, no failure tolerated) and skips the rest;
+      // b must still wait for c.
+      const exec = new ScriptedExecutor().on('a:s1', failed()).hold('c:x');
+      const input = {
+        name: 'lift-once',
+        retry_policy: noRetry,
+        operations: [
+          op('a', fleet, { on_failure: 'continue', rollout: { strategy: 'sequential' } }),
+          op('c', ['x']),
+          op('b', fleet, { depends_on: ['c'] }),
+        ],
+        dependencies: [{ source: 'a', target: 'b', type: 'soft' as const }],
+      };
+      expect(planOf(input).plan.barriers).toHaveLength(1);
+      const driver = await newDriver(store, input, exec);
+      await driver.start();
+      await until(async () =>
+        (await store.loadRun(driver.runId))!.tasks.some(
+          (t) => t.id === 'a:s3' && t.status === 'skipped',
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 30));
+      expect(exec.executed.filter((t) => t.startsWith('b:'))).toEqual([]);
+      exec.held.get('c:x')!.finish({ status: 'succeeded', result: { steps: [] } });
+      await expectEnds(driver, 'failed');
+      expect(exec.executed.filter((t) => t.startsWith('b:')).sort()).toEqual([
+        'b:s1',
+        'b:s2',
+        'b:s3',
+      ]);
+    });
+
     test('a soft dependency between operations waits, then runs anyway', async () => {
       const exec = new ScriptedExecutor().on('a:s1', failed());
       const input = {

@@ -107,6 +107,8 @@ interface OpNode {
   succeeded: number;
   /** Operations whose every task waits for every task of this one (plan barriers). */
   readonly barriersOut: OpNode[];
+  /** Every task finished and the waiters behind its barriers told, once. */
+  barriersLifted: boolean;
   /** The barriers this operation's tasks wait behind: each counts once in a task's `waiting`. */
   readonly barriersIn: Array<{ from: OpNode; type: 'hard' | 'soft'; reason: string }>;
   /** Rolling/canary batches, and how many of each batch's tasks are unfinished. */
@@ -441,6 +443,7 @@ export class RunDriver {
         finished: 0,
         succeeded: 0,
         barriersOut: [],
+        barriersLifted: false,
         barriersIn: [],
         batches: [],
         batchUnfinished: [],
@@ -535,10 +538,11 @@ export class RunDriver {
       if (FINISHED.has(node.s.status)) op.finished++;
       if (node.s.status === 'succeeded') op.succeeded++;
     }
+    for (const op of this.ops) op.barriersLifted = allFinished(op);
     for (const node of this.tasks.values()) {
       node.waiting = node.deps.filter((d) => !FINISHED.has(d.node.s.status)).length;
       const op = node.op;
-      for (const barrier of op.barriersIn) if (!allFinished(barrier.from)) node.waiting++;
+      for (const barrier of op.barriersIn) if (!barrier.from.barriersLifted) node.waiting++;
       if (FINISHED.has(node.s.status)) {
         if (node.s.status === 'failed') op.failures++;
       } else {
@@ -1053,7 +1057,10 @@ export class RunDriver {
       if (--dependent.waiting === 0 && dependent.s.status === 'pending')
         this.newlyReady.push(dependent);
     }
-    if (allFinished(op)) {
+    // Once: the last task may finish inside another's finishTask (an operation failing skips
+    // its pending tasks), and both calls then see every task finished.
+    if (!op.barriersLifted && allFinished(op)) {
+      op.barriersLifted = true;
       for (const waiter of op.barriersOut) {
         for (const t of waiter.tasks) {
           if (--t.waiting === 0 && t.s.status === 'pending') this.newlyReady.push(t);

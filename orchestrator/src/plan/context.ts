@@ -88,10 +88,13 @@ export interface Barrier {
   readonly from: number;
   readonly to: number;
   hard: boolean;
-  readonly reason: 'depends_on' | 'dependency';
+  reason: 'depends_on' | 'dependency';
 }
 
-/** Barriers without duplicates, in insertion order; a second one keeps the stronger type. */
+/**
+ * Barriers without duplicates, in insertion order: a second one between the same operations keeps
+ * the stronger type, with its reason, as {@link EdgeList.add} does for edges.
+ */
 export class BarrierList {
   readonly list: Barrier[] = [];
   private readonly byPair = new Map<number, Barrier>();
@@ -100,7 +103,7 @@ export class BarrierList {
     const key = pairKey(from, to);
     const existing = this.byPair.get(key);
     if (existing !== undefined) {
-      existing.hard ||= hard;
+      if (hard && !existing.hard) Object.assign(existing, { hard, reason });
       return;
     }
     const barrier = { from, to, hard, reason };
