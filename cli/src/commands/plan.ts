@@ -10,8 +10,10 @@ import type { Command } from 'commander';
 import { PLAN_FORMATS, renderPlan } from '../../../orchestrator/src/plan/index.ts';
 import type { PlanFormat } from '../../../orchestrator/src/plan/index.ts';
 import { isFileError, loadAndPlanFile } from '../../../orchestrator/src/plan/load-and-plan.ts';
+import { renderJsonChunks } from '../../../orchestrator/src/plan/render-json.ts';
 import { formatProblem, InvalidWorkflowError } from '../../../schemas/src/problems.ts';
 import { EXIT_INVALID, reportError } from '../exit.ts';
+import { writePieces } from '../output/write-pieces.ts';
 
 /**
  * Registers `muster plan`.
@@ -29,6 +31,10 @@ export function planCommand(program: Command): void {
     .action(async (file: string, flags: { output: PlanFormat }) => {
       try {
         const { plan } = await loadAndPlanFile(file);
+        if (flags.output === 'json') {
+          await writePieces(process.stdout, renderJsonChunks(plan));
+          return;
+        }
         const text = renderPlan(plan, flags.output);
         process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
       } catch (e: unknown) {

@@ -12,15 +12,44 @@ import type { Plan, PlanBarrier, PlanEdge, PlannedOperation, PlannedTask } from 
  * @returns The JSON text ending in a newline.
  */
 export function renderJson(plan: Plan): string {
-  const document = {
-    workflow: plan.workflow,
-    type: plan.type,
-    operations: plan.operations.map(operationJson),
-    tasks: plan.tasks.map(taskJson),
-    edges: Array.from(plan.edges, edgeJson),
-    barriers: (plan.barriers ?? []).map(barrierJson),
-  };
-  return `${JSON.stringify(document, null, 2)}\n`;
+  return Array.from(renderJsonChunks(plan)).join('');
+}
+
+/**
+ * The text of {@link renderJson} in pieces, one list element at a time, for writing a large plan
+ * as it is made: at 100k operations the whole text is 132 MB, and building it as one document
+ * and one string cost more than planning (0.8 s, and most of the run's 1.2 s of collection).
+ * The pieces join to exactly what `JSON.stringify(document, null, 2)` writes.
+ *
+ * @param plan The plan.
+ * @returns The pieces, in order.
+ */
+export function* renderJsonChunks(plan: Plan): Generator<string> {
+  yield `{\n  "workflow": ${JSON.stringify(plan.workflow)},\n  "type": ${JSON.stringify(plan.type)},\n`;
+  yield* listChunks('operations', plan.operations, operationJson);
+  yield* listChunks('tasks', plan.tasks, taskJson);
+  yield* listChunks('edges', plan.edges, edgeJson);
+  yield* listChunks('barriers', plan.barriers ?? [], barrierJson, true);
+  yield '}\n';
+}
+
+/** `"key": [ ... ]` at the document's first level, each element as its own piece. */
+function* listChunks<T>(
+  key: string,
+  items: Iterable<T>,
+  toJson: (item: T) => unknown,
+  last = false,
+): Generator<string> {
+  const open = `  ${JSON.stringify(key)}: [`;
+  let first = true;
+  for (const item of items) {
+    // Elements sit two levels deep; JSON.stringify escapes newlines inside strings, so every
+    // newline it writes is a line break to indent.
+    const text = JSON.stringify(toJson(item), null, 2).replace(/\n/g, '\n    ');
+    yield `${first ? `${open}\n` : ',\n'}    ${text}`;
+    first = false;
+  }
+  yield `${first ? `${open}]` : '\n  ]'}${last ? '\n' : ',\n'}`;
 }
 
 function operationJson(o: PlannedOperation) {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { renderPlan, type Plan } from './index.ts';
+import { renderJsonChunks } from './render-json.ts';
 import { echo, plan, workflow } from './plan.fixtures.ts';
 
 const sample: Plan = plan(
@@ -178,6 +179,25 @@ describe('renderPlan', () => {
     expect(lines).toContain('    t_a_x_y_2["x_y"]');
     expect(lines).toContain('    t_a_x_y_3["x#quot;y"]');
   });
+  test('json is written in pieces that join to JSON.stringify with two-space indents', () => {
+    const multiline = plan(
+      workflow([
+        {
+          id: 'a',
+          type: 'update',
+          target: 'cluster',
+          items: ['x'],
+          steps: [{ name: 'say', type: 'echo', params: { message: 'two\nlines "quoted" \\ ü' } }],
+        },
+      ]),
+    );
+    for (const p of [sample, fleet, multiline]) {
+      const text = renderPlan(p, 'json');
+      expect(text).toBe(`${JSON.stringify(JSON.parse(text), null, 2)}\n`);
+      expect(Array.from(renderJsonChunks(p)).length).toBeGreaterThan(4);
+    }
+  });
+
   describe('barriers', () => {
     test('json lists them, from and to as operation ids', () => {
       const parsed = JSON.parse(renderPlan(fleet, 'json')) as Record<string, unknown>;
