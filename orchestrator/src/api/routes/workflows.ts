@@ -12,7 +12,8 @@ import { Hono, type Context } from 'hono';
 import type { Orchestrator } from '../../orchestrator.ts';
 import type { WorkflowFormat } from '../../../../schemas/src/load.ts';
 import { resolveRunWorkflow } from '../../../../schemas/src/inputs.ts';
-import { renderJson } from '../../plan/render-json.ts';
+import { renderJson, renderJsonChunks } from '../../plan/render-json.ts';
+import { streamPieces } from '../stream-pieces.ts';
 import { summarizeOverview, summarizeRun, type TaskCounts } from '../../status.ts';
 import { RunNotFoundError } from '../../errors.ts';
 import { checkServerLogging } from '../../logging/server-logs.ts';
@@ -140,7 +141,7 @@ export function workflowRoutes(options: WorkflowRoutesOptions): Hono<AuthEnv> {
     const id = c.req.param('id');
     const run = await store.getRun(id);
     if (!run) throw new RunNotFoundError(id);
-    return c.body(renderJson(run.plan), 200, {
+    return c.body(streamPieces(renderJsonChunks(run.plan)), 200, {
       'Content-Type': 'application/json; charset=utf-8',
     });
   });
