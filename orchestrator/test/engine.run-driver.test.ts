@@ -389,6 +389,36 @@ describe('RunDriver', () => {
     });
   });
 
+  describe('group commit', () => {
+    test('tasks that finish a moment apart share commits', async () => {
+      let commits = 0;
+      const counting: Store = {
+        ...store,
+        commit: (...args) => {
+          commits++;
+          return store.commit(...args);
+        },
+      };
+      const items = Array.from({ length: 40 }, (_, i) => `i${i}`);
+      const exec = new ScriptedExecutor();
+      items.forEach((item, i) =>
+        exec.on(`a:${item}`, async () => {
+          await new Promise((r) => setTimeout(r, 1 + (i % 5)));
+          return { status: 'succeeded', result: { steps: [] } };
+        }),
+      );
+      const driver = await newDriver(
+        counting,
+        { name: 'group', operations: [op('a', items)] },
+        exec,
+      );
+      await driver.start();
+      await expectEnds(driver, 'succeeded');
+      // One commit per task (and one to start) without grouping; a handful with it.
+      expect(commits).toBeLessThan(items.length / 2);
+    });
+  });
+
   describe('checkpoints', () => {
     test('are taken every checkpoint_interval operations; rollback to one undoes only what came after', async () => {
       const exec = new ScriptedExecutor();

@@ -1398,6 +1398,10 @@ export class RunDriver {
     if (this.fatal !== undefined) return Promise.reject(this.fatal);
     if (this.scheduledCommit) return this.scheduledCommit;
     const commit = this.commitChain.then(async () => {
+      // Let the I/O callbacks already waiting run first: each that finishes a task joins this
+      // commit instead of making its own. Without it, tasks that finish a moment apart (real
+      // steps, not no-ops) each took a commit: 20,002 commits for 20,000 tasks, 1.2 ms a task.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       this.scheduledCommit = undefined;
       const batch = this.takeBatch();
       if (!batch) return;
