@@ -15,6 +15,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import postgres from 'postgres';
 import * as v from 'valibot';
 import { WorkflowSchema, type WorkflowInput } from '../schemas/src/workflow.ts';
@@ -40,7 +41,8 @@ const noop: Dispatcher = {
 
 const step = [{ name: 'noop', type: 'echo' as const, params: { message: '' } }];
 
-function flat(n: number): WorkflowInput {
+/** `n` no-op tasks in one operation. */
+export function flat(n: number): WorkflowInput {
   const items = Array.from({ length: n }, (_, i) => `t${i}`);
   return {
     name: 'flat',
@@ -82,7 +84,8 @@ function chain(n: number): WorkflowInput {
 
 let runCounter = 0;
 
-async function drive(store: Store, input: WorkflowInput, dispatcher: Dispatcher = noop) {
+/** Runs `input` to the end on `store` with the engine alone; resolves with tasks and ms. */
+export async function drive(store: Store, input: WorkflowInput, dispatcher: Dispatcher = noop) {
   const workflow = v.parse(WorkflowSchema, input);
   const plan = planWorkflow(workflow);
   const id = `bench-${++runCounter}-${randomBytes(3).toString('hex')}`;
@@ -242,14 +245,16 @@ async function benchDriver(label: string, options: StoreOptions, pgUrl?: string)
   }
 }
 
-await benchDriver('PGlite (in memory)', { pglite: { dataDir: 'memory://' } });
-if (PG_URL) {
-  const db = await freshPostgres();
-  try {
-    await benchDriver('PostgreSQL', { connectionString: db.url }, db.url);
-  } finally {
-    await db.drop();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  await benchDriver('PGlite (in memory)', { pglite: { dataDir: 'memory://' } });
+  if (PG_URL) {
+    const db = await freshPostgres();
+    try {
+      await benchDriver('PostgreSQL', { connectionString: db.url }, db.url);
+    } finally {
+      await db.drop();
+    }
+  } else {
+    console.log('\n(PostgreSQL skipped: set DATABASE_URL or TEST_DATABASE_URL)');
   }
-} else {
-  console.log('\n(PostgreSQL skipped: set DATABASE_URL or TEST_DATABASE_URL)');
 }
