@@ -1403,6 +1403,8 @@ export class RunDriver {
       // steps, not no-ops) each took a commit: 20,002 commits for 20,000 tasks, 1.2 ms a task.
       await new Promise<void>((resolve) => setImmediate(resolve));
       this.scheduledCommit = undefined;
+      // Stopped meanwhile (lease lost, store failed, abandoned): write nothing more.
+      if (this.fatal !== undefined) throw this.fatal;
       const batch = this.takeBatch();
       if (!batch) return;
       let ids: ReadonlyMap<number, number>;
