@@ -419,6 +419,27 @@ describe('RunDriver', () => {
     });
   });
 
+  describe('a driver that stops', () => {
+    test('writes nothing it had not committed when it was abandoned', async () => {
+      const exec = new ScriptedExecutor().hold('a:x');
+      const driver = await newDriver(
+        store,
+        { name: 'abandoned', operations: [op('a', ['x'])] },
+        exec,
+      );
+      await driver.start();
+      await until(() => exec.held.has('a:x'));
+      exec.held.get('a:x')!.finish({ status: 'succeeded', result: { steps: [] } });
+      // Let the driver take the result and schedule its commit, then stop it before it writes.
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+      driver.abandon(new Error('lease lost'));
+      await expect(driver.done).rejects.toThrow('lease lost');
+      await new Promise((r) => setTimeout(r, 20));
+      const snap = await store.loadRun(driver.runId);
+      expect(snap!.tasks[0]!.status).toBe('running');
+    });
+  });
+
   describe('checkpoints', () => {
     test('are taken every checkpoint_interval operations; rollback to one undoes only what came after', async () => {
       const exec = new ScriptedExecutor();
