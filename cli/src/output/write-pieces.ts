@@ -7,6 +7,7 @@
  */
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
+import { joinPieces } from '../../../orchestrator/src/pieces.ts';
 
 const WRITE_SIZE = 1 << 20;
 
@@ -17,18 +18,7 @@ const WRITE_SIZE = 1 << 20;
  * @param pieces The text, in pieces of any size.
  */
 export async function writePieces(stream: Writable, pieces: Iterable<string>): Promise<void> {
-  let batch: string[] = [];
-  let size = 0;
-  const flush = async () => {
-    const text = batch.join('');
-    batch = [];
-    size = 0;
+  for (const text of joinPieces(pieces, WRITE_SIZE)) {
     if (!stream.write(text)) await once(stream, 'drain');
-  };
-  for (const piece of pieces) {
-    batch.push(piece);
-    size += piece.length;
-    if (size >= WRITE_SIZE) await flush();
   }
-  if (size > 0) await flush();
 }

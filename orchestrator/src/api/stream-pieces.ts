@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { joinPieces } from '../pieces.ts';
 
 const READ_SIZE = 1 << 20;
 
@@ -14,26 +15,16 @@ const READ_SIZE = 1 << 20;
  * @returns A body for `c.body(...)`.
  */
 export function streamPieces(pieces: Iterable<string>): ReadableStream<Uint8Array> {
-  const iterator = pieces[Symbol.iterator]();
+  const texts = joinPieces(pieces, READ_SIZE);
   const encoder = new TextEncoder();
   return new ReadableStream<Uint8Array>({
     pull(controller) {
-      const batch: string[] = [];
-      let size = 0;
-      while (size < READ_SIZE) {
-        const next = iterator.next();
-        if (next.done) {
-          if (batch.length > 0) controller.enqueue(encoder.encode(batch.join('')));
-          controller.close();
-          return;
-        }
-        batch.push(next.value);
-        size += next.value.length;
-      }
-      controller.enqueue(encoder.encode(batch.join('')));
+      const next = texts.next();
+      if (next.done) controller.close();
+      else controller.enqueue(encoder.encode(next.value));
     },
     cancel() {
-      iterator.return?.();
+      texts.return(undefined);
     },
   });
 }
