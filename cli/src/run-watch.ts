@@ -7,7 +7,7 @@
  * @module
  */
 import type * as v from 'valibot';
-import WebSocket from 'ws';
+import type { WebSocket as WebSocketClass } from 'ws';
 import type { RunStatus } from '../../orchestrator/src/engine/types.ts';
 import {
   CLOSE_FORBIDDEN,
@@ -65,9 +65,11 @@ export async function* watchRun(options: WatchOptions): AsyncGenerator<WatchItem
   let last = options.after ?? 0;
   let failingSince: number | undefined;
   let delay = 250;
+  // Loaded here rather than with the module: only `--watch` and `--follow` need it.
+  const { WebSocket } = await import('ws');
 
   for (;;) {
-    const session = openSession(url, options, last);
+    const session = openSession(WebSocket, url, options, last);
     let reason: string;
     try {
       for (;;) {
@@ -109,7 +111,12 @@ interface Session {
 }
 
 /** One connection: its messages turned into a queue the generator pulls from. */
-function openSession(url: string, options: WatchOptions, after: number): Session {
+function openSession(
+  WebSocket: typeof WebSocketClass,
+  url: string,
+  options: WatchOptions,
+  after: number,
+): Session {
   const queue: SessionItem[] = [];
   let fatal: Error | undefined;
   let wake: (() => void) | undefined;

@@ -12,14 +12,33 @@ import { readFile } from 'node:fs/promises';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import ssh2 from 'ssh2';
-import type { ClientChannel, ParsedKey, ServerHostKeyAlgorithm, SFTPWrapper } from 'ssh2';
+import type {
+  Client,
+  ClientChannel,
+  ParsedKey,
+  utils,
+  ServerHostKeyAlgorithm,
+  SFTPWrapper,
+} from 'ssh2';
 import { createLimiter, type Limiter } from '../limits.ts';
 import { describeTarget, permanent, SSH_FAILURES, transient } from './errors.ts';
 import { keyType, type HostKey, type KnownHosts } from './known-hosts.ts';
 
-const { Client, utils } = ssh2;
-type SshClient = InstanceType<typeof Client>;
+type SshClient = Client;
+/** What this module uses of ssh2. */
+interface Ssh2 {
+  readonly Client: typeof Client;
+  readonly utils: typeof utils;
+}
+
+/**
+ * ssh2, loaded on the first connection: importing it takes about 100 ms, which every `muster`
+ * command would pay whether or not a workflow has ssh servers. It is CommonJS: its exports are
+ * the module's default export.
+ */
+let ssh2Module: Promise<Ssh2> | undefined;
+const loadSsh2 = (): Promise<Ssh2> =>
+  (ssh2Module ??= import('ssh2').then((loaded) => loaded.default));
 
 /** Where to connect, and as whom. */
 export interface SshTarget {
@@ -143,6 +162,7 @@ async function open(
   const privateKey = await loadKey(target, options.defaultKeyFiles);
   const knownTypes = await options.knownHosts.knownTypes(target.host, target.port);
   const sock = await openSocket(target, options.connectTimeoutMs);
+  const { Client } = await loadSsh2();
   const client = new Client();
   let hostProblem: Error | undefined;
 
@@ -283,7 +303,7 @@ async function loadKey(target: SshTarget, defaults: readonly string[]): Promise<
         e,
       );
     }
-    const parsed = utils.parseKey(data);
+    const parsed = (await loadSsh2()).utils.parseKey(data);
     const key = Array.isArray(parsed) ? (parsed[0] as ParsedKey | undefined) : parsed;
     if (key === undefined || key instanceof Error) {
       const why = key instanceof Error ? key.message : 'no key found';

@@ -20,7 +20,6 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, join, resolve } from 'node:path';
 import type * as v from 'valibot';
-import { LineCounter, parseDocument } from 'yaml';
 import { exportCue } from './cue.ts';
 import { parseCueHeader, wrapCueSource } from './cue-source.ts';
 import { fastSafeParse } from './fast-validate.ts';
@@ -31,6 +30,7 @@ import { InvalidWorkflowError, MusterError, type Problem } from './problems.ts';
 import { SCHEMA_PACKAGE, readSchemaFiles } from './schema-files.ts';
 import { TaskservSchema, WorkflowSchema, type Taskserv, type Workflow } from './workflow.ts';
 import { readYamlValue } from './yaml-value.ts';
+import { yamlLibrary } from './yaml-library.ts';
 
 /** The languages a workflow file may be written in. */
 export type WorkflowFormat = 'cue' | 'json' | 'yaml';
@@ -443,6 +443,7 @@ function locateOnFirstUse(source: string, options: { uniqueKeys: boolean }): Loc
   let locate: Locate | undefined;
   return (path) => {
     if (locate === undefined) {
+      const { LineCounter, parseDocument } = yamlLibrary();
       const lineCounter = new LineCounter();
       locate = yamlLocator(parseDocument(source, { lineCounter, ...options }), lineCounter);
     }
@@ -458,6 +459,7 @@ function parseYaml(source: string, file: string): ParsedDocument {
       locate: locateOnFirstUse(source, { uniqueKeys: true }),
       owned: true,
     };
+  const { LineCounter, parseDocument } = yamlLibrary();
   const lineCounter = new LineCounter();
   const doc = parseDocument(source, { lineCounter });
   if (doc.errors.length > 0) {

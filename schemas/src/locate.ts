@@ -4,10 +4,11 @@
  *
  * @module
  */
-import { isMap, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
+import type { Document, LineCounter } from 'yaml';
 import { locateInCue } from './cue-source.ts';
 import type { Locate } from './issues.ts';
 import { parsePath } from './path.ts';
+import { yamlLibrary } from './yaml-library.ts';
 
 /**
  * A locator over a parsed YAML (or JSON) document: exact, from the parser's node ranges. A map
@@ -18,6 +19,7 @@ import { parsePath } from './path.ts';
  * @returns The locator.
  */
 export function yamlLocator(doc: Document, lineCounter: LineCounter): Locate {
+  const { isMap, isScalar, isSeq } = yamlLibrary();
   return (path) => {
     const segments = parsePath(path);
     if (!segments) return undefined;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { stringify as toYaml } from 'yaml';
+import { yamlLibrary } from '../../../schemas/src/yaml-library.ts';
 import { toNuon } from './nuon.ts';
 
 /** The formats of `-o/--output`. */
@@ -34,7 +34,7 @@ export function renderData(data: unknown, format: OutputFormat, table: () => str
     case 'json':
       return `${JSON.stringify(data, null, 2)}\n`;
     case 'yaml':
-      return ensureNewline(toYaml(data, { lineWidth: 0 }));
+      return ensureNewline(yamlLibrary().stringify(data, { lineWidth: 0 }));
     case 'nuon':
       return `${toNuon(data, { indent: 2 })}\n`;
   }
@@ -57,7 +57,7 @@ export function renderStreamItem(data: unknown, format: OutputFormat, line: () =
     case 'json':
       return `${JSON.stringify(data)}\n`;
     case 'yaml':
-      return `---\n${ensureNewline(toYaml(data, { lineWidth: 0 }))}`;
+      return `---\n${ensureNewline(yamlLibrary().stringify(data, { lineWidth: 0 }))}`;
     case 'nuon':
       return `${toNuon(data)}\n`;
   }

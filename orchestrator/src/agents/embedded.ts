@@ -18,7 +18,7 @@ import {
   type LocalProvider,
 } from '../../../providers/local/index.ts';
 import { AgentHub, type AgentHubOptions, type DispatchSource } from './hub.ts';
-import { listenForAgents, type AgentListener } from './ws.ts';
+import type { AgentListener } from './ws.ts';
 import {
   agentRoute,
   createRemoteDispatcher,
@@ -89,7 +89,10 @@ export function createEmbeddedAgents(config: {
         }),
   });
   const url = (): Promise<string> => {
-    listener ??= listenForAgents(hub, options.host !== undefined ? { host: options.host } : {});
+    // The socket (and `ws`) load with the first agent: a run on the orchestrator alone needs neither.
+    listener ??= import('./ws.ts').then(({ listenForAgents }) =>
+      listenForAgents(hub, options.host !== undefined ? { host: options.host } : {}),
+    );
     listener.catch(() => (listener = undefined));
     return listener.then((l) => l.url);
   };

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import nunjucks from 'nunjucks';
+import { nunjucks } from './nunjucks.ts';
 
 /** A variable path a template reads, e.g. `['steps', 'build', 'outputs', 'tag']`. */
 export interface TemplateReference {
@@ -52,7 +52,7 @@ export function templateReferences(
 ): { references: TemplateReference[] } | { problem: TemplateSyntaxProblem } {
   let root: AstNode;
   try {
-    root = (nunjucks as unknown as { parser: { parse(src: string): AstNode } }).parser.parse(
+    root = (nunjucks() as unknown as { parser: { parse(src: string): AstNode } }).parser.parse(
       source,
     );
   } catch (e: unknown) {

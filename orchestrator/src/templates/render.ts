@@ -9,16 +9,11 @@
  *
  * @module
  */
-import nunjucks from 'nunjucks';
 import type { Step, StepAction } from '../../../schemas/src/workflow.ts';
 import { MusterError } from '../../../schemas/src/problems.ts';
 import type { TemplateContext } from './context.ts';
+import { renderEnvironment } from './nunjucks.ts';
 import { cleanNunjucksMessage, isTemplate, templateReferences } from './references.ts';
-
-const environment = new nunjucks.Environment(null, {
-  autoescape: false,
-  throwOnUndefined: true,
-});
 
 /** A template failed to render: the param's path and why, never a secret value. */
 export class TemplateError extends MusterError {
@@ -76,7 +71,7 @@ export function renderStep(step: Step, context: TemplateContext): Step {
 
 function renderString(source: string, context: TemplateContext, path: string): string {
   try {
-    return environment.renderString(source, context as unknown as object);
+    return renderEnvironment().renderString(source, context as unknown as object);
   } catch (e: unknown) {
     const missing = explainMissing(source, context);
     throw new TemplateError(path, missing ?? cleanNunjucksMessage(e));

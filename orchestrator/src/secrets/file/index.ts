@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parse } from 'yaml';
 import { readSecretsFile } from '../sops/index.ts';
 import {
   SecretsError,
@@ -14,6 +13,7 @@ import {
   type SecretsContext,
 } from '../types.ts';
 import type { Secrets } from '../../../../schemas/src/workflow.ts';
+import { yamlLibrary } from '../../../../schemas/src/yaml-library.ts';
 
 /** The `file` provider. */
 export const fileProvider: SecretProvider = {
@@ -31,7 +31,7 @@ function read(config: Secrets, ctx: SecretsContext): SecretTree {
     const { path, source } = readSecretsFile(file, ctx);
     let value: unknown;
     try {
-      value = parse(source);
+      value = yamlLibrary().parse(source);
     } catch (e: unknown) {
       const line = (e as { linePos?: Array<{ line: number }> }).linePos?.[0]?.line;
       throw new SecretsError(

@@ -13,7 +13,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Decrypter, armor } from 'age-encryption';
 import type { Secrets } from '../../../../schemas/src/workflow.ts';
 import { SecretsError, type SecretsContext } from '../types.ts';
 import type { KeyService, SopsMasterKey } from './types.ts';
@@ -99,6 +98,9 @@ export function createAgeKeyService(found: AgeIdentities): KeyService {
     sources: found.sources,
     async decryptDataKey(keys: readonly SopsMasterKey[]) {
       if (found.identities.length === 0) return undefined;
+      // Loaded here, when a file is opened: importing age-encryption (and the post-quantum
+      // crypto it brings) takes about 160 ms, which every run without SOPS secrets would pay.
+      const { Decrypter, armor } = await import('age-encryption');
       const decrypter = new Decrypter();
       for (const identity of found.identities) decrypter.addIdentity(identity);
       for (const key of keys) {

@@ -15,19 +15,14 @@
  * @module
  */
 import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
-import {
-  LineCounter,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  parseAllDocuments,
-  type Document,
-  type Node as YamlNode,
-} from 'yaml';
+import type { Document, Node as YamlNode } from 'yaml';
+import { yamlLibrary } from '../../../../schemas/src/yaml-library.ts';
 import type { KeyService, SopsMasterKey } from '../kms/types.ts';
 import { SecretsError, type SecretNode, type SecretTree } from '../types.ts';
 import { clearMacBytes, decryptValue, parseEncrypted } from './values.ts';
+
+/** `yaml`, loaded by the first SOPS file read (see yaml-library.ts). */
+const yaml = yamlLibrary;
 
 /** How a SOPS file is read. */
 export interface SopsFileOptions {
@@ -99,7 +94,7 @@ export async function decryptSops(
   const trees = docs.map((doc) => {
     const contents = doc.contents;
     if (contents === null) return {};
-    if (!isMap(contents)) throw notSops(file, 'its top level is not a mapping');
+    if (!yaml().isMap(contents)) throw notSops(file, 'its top level is not a mapping');
     return walkMap(contents, [], { doc, key, hash, metadata, file }, true) as SecretTree;
   });
 
@@ -133,8 +128,8 @@ export function sopsShape(source: string, options: SopsFileOptions): SecretTree 
   const docs = parseDocuments(source, options);
   readMetadata(docs[0]!, options.file);
   const shapeOf = (node: unknown, top: boolean): SecretNode => {
-    if (isAlias(node)) return true;
-    if (isMap(node)) {
+    if (yaml().isAlias(node)) return true;
+    if (yaml().isMap(node)) {
       const out: Record<string, SecretNode> = {};
       for (const pair of node.items) {
         const k = keyOf(pair.key);
@@ -143,7 +138,7 @@ export function sopsShape(source: string, options: SopsFileOptions): SecretTree 
       }
       return out;
     }
-    if (isSeq(node)) return node.items.map((i) => shapeOf(i, false));
+    if (yaml().isSeq(node)) return node.items.map((i) => shapeOf(i, false));
     return true;
   };
   return Object.assign(
@@ -153,8 +148,8 @@ export function sopsShape(source: string, options: SopsFileOptions): SecretTree 
 }
 
 function parseDocuments(source: string, options: SopsFileOptions): Document[] {
-  const lineCounter = new LineCounter();
-  const parsed = parseAllDocuments(source, {
+  const lineCounter = new (yaml().LineCounter)();
+  const parsed = yaml().parseAllDocuments(source, {
     lineCounter,
     schema: options.format === 'json' ? 'json' : 'core',
     uniqueKeys: true,
@@ -182,13 +177,13 @@ function notSops(file: string, why: string): SecretsError {
 }
 
 function keyOf(node: unknown): string {
-  if (isScalar(node)) return String(node.value);
+  if (yaml().isScalar(node)) return String(node.value);
   return String(node);
 }
 
 function readMetadata(doc: Document, file: string): Metadata {
-  const sops = doc.contents && isMap(doc.contents) ? doc.get('sops') : undefined;
-  const meta = isMap(sops) ? (sops.toJSON() as Record<string, unknown>) : undefined;
+  const sops = doc.contents && yaml().isMap(doc.contents) ? doc.get('sops') : undefined;
+  const meta = yaml().isMap(sops) ? (sops.toJSON() as Record<string, unknown>) : undefined;
   if (!meta) throw notSops(file, 'it has no `sops` metadata');
   const str = (k: string) => (typeof meta[k] === 'string' && meta[k] !== '' ? meta[k] : undefined);
   const unsupported = ['unencrypted_comment_regex', 'encrypted_comment_regex'].filter(str);
@@ -325,7 +320,7 @@ interface WalkState {
 }
 
 function walkMap(node: YamlNode, path: string[], s: WalkState, top = false): SecretNode {
-  if (!isMap(node)) return walkValue(node, path, s);
+  if (!yaml().isMap(node)) return walkValue(node, path, s);
   const out: Record<string, SecretNode> = {};
   for (const pair of node.items) {
     const k = keyOf(pair.key);
@@ -337,11 +332,12 @@ function walkMap(node: YamlNode, path: string[], s: WalkState, top = false): Sec
 
 function walkValue(node: YamlNode | null, path: string[], s: WalkState): SecretNode {
   if (node === null || node === undefined) return null;
-  if (isAlias(node)) return walkValue(node.resolve(s.doc) as YamlNode, path, s);
-  if (isMap(node)) return walkMap(node, path, s);
+  if (yaml().isAlias(node)) return walkValue(node.resolve(s.doc) as YamlNode, path, s);
+  if (yaml().isMap(node)) return walkMap(node, path, s);
   // List items share their list's path: SOPS leaves indices out of the additional data.
-  if (isSeq(node)) return node.items.map((item) => walkValue(item as YamlNode | null, path, s));
-  if (!isScalar(node)) return null;
+  if (yaml().isSeq(node))
+    return node.items.map((item) => walkValue(item as YamlNode | null, path, s));
+  if (!yaml().isScalar(node)) return null;
   const value = node.value;
   if (value === null || value === undefined) return null;
   const where = path.join('.');
