@@ -28,9 +28,15 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   server: async () => (await import('./commands/server.ts')).serverCommand,
   batch: async () => (await import('./commands/batch/index.ts')).batchCommand,
 };
-const named = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+const args = process.argv.slice(2);
+const named = args.find((arg) => !arg.startsWith('-'));
+const versionOnly = named === undefined && args.some((a) => a === '-V' || a === '--version');
 const load =
-  named !== undefined && named in COMMANDS ? [COMMANDS[named]!] : Object.values(COMMANDS);
+  named !== undefined && named in COMMANDS
+    ? [COMMANDS[named]!]
+    : versionOnly
+      ? []
+      : Object.values(COMMANDS);
 for (const register of await Promise.all(load.map((l) => l()))) register(program);
 
 try {
