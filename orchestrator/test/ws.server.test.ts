@@ -285,6 +285,9 @@ describe('/ws liveness and back-pressure', () => {
   });
 
   test('a client too slow for live events is closed with 1013 and let go of', async () => {
+    // Which wait it was in, for the message if it fails (twice it ran past the test's timeout in a
+    // full suite, and passes alone and under CPU hogs).
+    let step = 'subscribing';
     const [latest] = (await strict.orchestrator.store.allEvents(0, 100_000)).slice(-1);
     const hubBefore = strict.hub.size;
     const slow = new TestClient(strict.wsUrl, { token: TOKENS.viewer });
@@ -298,6 +301,7 @@ describe('/ws liveness and back-pressure', () => {
     // fails again, say where each side was.
     onTestFailed(() => {
       console.error('slow-client test state', {
+        step,
         hubSize: strict.hub.size,
         hubBefore,
         clients: strict.ws.clients,
@@ -309,32 +313,42 @@ describe('/ws liveness and back-pressure', () => {
     });
     const raw = (slow.socket as unknown as { _socket: Socket })._socket;
     raw.pause();
+    step = 'running the big run';
     // About 6 MB of output: far more than the socket buffers hold for a client that reads nothing.
     const run = await strict.startRun(busyWorkflow('big', 6, 5, { lineBytes: 200_000 }));
     expect(await run.done).toBe('succeeded');
     big = { id: run.id, log: await logOf(strict, run.id) };
     // The watchdog finds the slow client stalled past the grace period; the fast one reads on.
     await pause(400);
+    step = 'running the nudge run';
     const nudge = await strict.startRun(busyWorkflow('nudge', 1, 1));
     await nudge.done;
-    await until(() => fast.events.at(-1)?.run_id === nudge.id, 30_000);
+    step = 'the fast client reading both runs';
+    await until(
+      () => fast.events.at(-1)?.run_id === nudge.id,
+      20_000,
+      'the nudge run’s last event',
+    );
     expect(fast.events.filter((e) => e.run_id === big!.id)).toEqual(big.log);
     // The server let go of the slow client's subscription at once.
+    step = 'dropping the slow client';
     await until(() => strict.hub.size === hubBefore + 1, 10_000, 'the slow client to be dropped');
     // Its backlog is still held (bounded: a second of live events), until it reads or is cut.
     expect(strict.ws.bufferedBytes).toBeGreaterThan(BOUND);
     raw.resume();
+    step = 'closing the slow client';
     const { code, reason } = await slow.closed;
     expect(code).toBe(1013);
     expect(reason).toMatch(/last seq/);
     // What it got is a prefix of what the fast client got, in order: it can resume from there.
     expect(slow.events.length).toBeGreaterThan(0);
     expect(slow.events).toEqual(fast.events.slice(0, slow.events.length));
+    step = 'letting go of the slow client';
     await until(() => strict.ws.clients === 1);
     expect(strict.ws.bufferedBytes).toBe(0);
     await fast.close();
     await until(() => strict.hub.size === hubBefore);
-  });
+  }, 60_000);
 
   test('a long log is replayed at the client’s pace: a reader that stalls is not dropped', async () => {
     if (!big) throw new Error('needs the run of the previous test');
