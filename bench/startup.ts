@@ -9,14 +9,19 @@
  * database from its cached template first). Medians of `runs` calls each, the compiled CLI in
  * dist/ (run `npm run build` after changing sources).
  *
- * What this found (2026-12-03): every command imported the whole dependency tree, and `muster
- * run` let V8 recompile PGlite's WebAssembly with TurboFan, a cost a short run never earns back.
- * Before and after, in turn in the same minutes (2 vCPU):
+ * What this found (2026-12-03): every command imported the whole dependency tree; `muster run`
+ * let V8 recompile PGlite's WebAssembly with TurboFan, a cost a short run never earns back; and a
+ * new state directory was filled by restoring a gzipped dump through PGlite's file system (1.0-1.6
+ * s) where copying a directory takes 0.2-0.4 s. Before (ff189e4) and after, medians of 5, the
+ * before and after runs in turn in the same minutes (2 vCPU; `node -e 0` 100-135 ms):
  *
- *   command                    before     after
- *   --version                   700 ms    140 ms
- *   validate                    420 ms    250 ms
- *   run, existing state        2000 ms   1300 ms
+ *   command                    before       after
+ *   --version                  730-850 ms   130-140 ms
+ *   validate                   390-410 ms   230-310 ms
+ *   plan                       380-410 ms   230-240 ms
+ *   batch --help               290-350 ms   220-260 ms
+ *   run, existing state       2130-2300 ms 1100-1160 ms
+ *   run, fresh state          3300-3630 ms 1390 ms (2340-2510 before the directory template)
  *
  * Run: `npm run bench:startup` (or `npx tsx bench/startup.ts 9` for 9 calls a command).
  *
