@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -57,6 +57,8 @@ operations:
       'inputs.color: --set color=red: not an enum value (expected one of "blue", "green" (enum), found "red")',
     );
     expect(r.stdout).toBe('');
+    // Checked before the database is opened: nothing was created for a run that cannot start.
+    expect(existsSync(state)).toBe(false);
   });
 
   test('an unknown environment exits 2 with the known ones', async () => {
@@ -64,6 +66,7 @@ operations:
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown environment "prd" (from --env)');
     expect(r.stderr).toContain('did you mean "prod"?');
+    expect(existsSync(state)).toBe(false);
   });
 
   test('--env and --set fill the inputs the steps render', async () => {

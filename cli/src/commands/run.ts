@@ -99,6 +99,9 @@ async function run(file: string, flags: RunFlags): Promise<number> {
   // fast or faster with 30% less CPU and 80 MB less memory, 10k tasks 5-13% slower. `muster
   // server` and agents live long and keep V8's default.
   setFlagsFromString('--liftoff-only');
+  // Without --id the run is new: check the file, its inputs and secrets before opening the
+  // database, so that a mistake is reported at once.
+  const prepared = flags.id === undefined ? await prepareRun(file, flags) : undefined;
   const orchestrator = await createOrchestrator({
     ...(flags.databaseUrl ? { databaseUrl: flags.databaseUrl } : {}),
     ...(flags.stateDir ? { stateDir: flags.stateDir } : {}),
@@ -125,19 +128,12 @@ async function run(file: string, flags: RunFlags): Promise<number> {
         );
       }
     } else {
-      const loaded = await loadAndPlanFile(file);
-      plan = loaded.plan;
-      const resolved = resolveRunWorkflow(loaded.loaded.workflow, {
-        set: flags.set,
-        ...(flags.env !== undefined ? { environment: flags.env } : {}),
-        baseDir: dirname(resolve(file)),
-        file,
-      });
-      workflow = resolved.workflow;
-      await checkSecrets(resolved.workflow, file);
-      const { run } = await orchestrator.submit(resolved.workflow, loaded.plan, {
+      const ready = prepared ?? (await prepareRun(file, flags));
+      plan = ready.plan;
+      workflow = ready.workflow;
+      const { run } = await orchestrator.submit(ready.workflow, ready.plan, {
         ...(flags.id ? { id: flags.id } : {}),
-        labels: resolved.labels,
+        labels: ready.labels,
       });
       runId = run.id;
     }
@@ -217,6 +213,24 @@ async function run(file: string, flags: RunFlags): Promise<number> {
     closeLog();
     if (!interrupted) await orchestrator.close();
   }
+}
+
+/**
+ * A new run's workflow and plan: the file loaded and planned, inputs resolved from `--env` and
+ * `--set`, secrets read once.
+ *
+ * @throws {InvalidWorkflowError} With every problem in the file, its inputs or its secrets.
+ */
+async function prepareRun(file: string, flags: RunFlags) {
+  const loaded = await loadAndPlanFile(file);
+  const resolved = resolveRunWorkflow(loaded.loaded.workflow, {
+    set: flags.set,
+    ...(flags.env !== undefined ? { environment: flags.env } : {}),
+    baseDir: dirname(resolve(file)),
+    file,
+  });
+  await checkSecrets(resolved.workflow, file);
+  return { plan: loaded.plan, workflow: resolved.workflow, labels: resolved.labels };
 }
 
 /**
