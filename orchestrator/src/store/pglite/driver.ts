@@ -64,12 +64,11 @@ export async function createPgliteDriver(options: PgliteOptions): Promise<Driver
     key: templateKey(PGLITE_VERSION, MIGRATIONS_FOLDER),
     open: openPglite,
   });
-  // A new data directory on disk starts as a copy of the template; in memory, from its dump.
-  const copied = fresh && !inMemory && (await template.copyInto(options.dataDir, READY_MARKER));
-  const dump = fresh && !copied ? template.readDump() : undefined;
   let client: PGlite;
+  let fromTemplate = true;
   try {
-    client = await openPglite(options.dataDir, dump);
+    if (fresh) ({ client, fromTemplate } = await template.openNew(options.dataDir, READY_MARKER));
+    else client = await openPglite(options.dataDir);
   } catch (e: unknown) {
     release();
     throw e;
@@ -81,7 +80,7 @@ export async function createPgliteDriver(options: PgliteOptions): Promise<Driver
     executePrepared: preparedExecutor(client),
     migrate: async () => {
       await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
-      if (fresh && !copied && !dump) await template.writeDump(client);
+      if (!fromTemplate) await template.save(client);
       if (!inMemory) writeFileSync(readyMarker, 'migrated\n');
     },
     listen: async (channel, onMessage, onListen) => {

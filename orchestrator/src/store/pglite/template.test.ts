@@ -65,6 +65,21 @@ describe('PGlite database templates', () => {
     await store.close();
   }, 60_000);
 
+  test('a damaged template is dropped, and the database created without it', async () => {
+    const cache = join(root, 'cache');
+    const [directory] = readdirSync(cache).filter((e) => /^pglite-\w+$/.test(e));
+    // PGlite aborts on a data directory without its control file.
+    rmSync(join(cache, directory!, 'global', 'pg_control'));
+    const { driver, store } = await open(join(root, 'after-damage'), cache);
+    expect(await tables(driver)).toContain('runs');
+    await store.close();
+    // Made again from the new database: the next one starts from a sound template.
+    expect(readdirSync(cache)).toEqual([expect.stringMatching(/^pglite-\w+\.tar\.gz$/)]);
+    const next = await open(join(root, 'after-repair'), cache);
+    expect(await tables(next.driver)).toContain('runs');
+    await next.store.close();
+  }, 60_000);
+
   test('without a usable cache, a database is still created', async () => {
     // The cache "directory" is a file: nothing can be read from or written to it.
     const cache = join(root, 'not-a-directory');

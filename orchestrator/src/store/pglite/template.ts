@@ -9,7 +9,8 @@
  *   directory on disk is a copy of it: 0.2-0.4 s, where loading the dump (gunzip, untar, a file
  *   write at a time through PGlite's file system) took 1.0-1.6 s.
  *
- * Either is only a cache: when one cannot be read or made, a database is created the slow way.
+ * Either is only a cache: when one cannot be read, made or opened (a damaged copy makes PGlite
+ * abort), both are dropped and the database is created the slow way, which caches them again.
  *
  * @internal
  * @module
@@ -32,18 +33,26 @@ import type { PGlite } from '@electric-sql/pglite';
 /** Opens PGlite on a data directory, loading a dump into it when given one. */
 export type OpenPglite = (dataDir: string, dump?: Buffer) => Promise<PGlite>;
 
+/** A new database: PGlite open on it, and whether it came from a template. */
+export interface NewDatabase {
+  readonly client: PGlite;
+  /** False when it was created from nothing: migrate it, then {@link DatabaseTemplate.save} it. */
+  readonly fromTemplate: boolean;
+}
+
 /** The template of one PGlite version and set of migrations. */
 export interface DatabaseTemplate {
-  /** The dump, if one was cached. */
-  readDump(): Buffer | undefined;
-  /** Caches the dump of a new, migrated database; never throws. */
-  writeDump(client: PGlite): Promise<void>;
   /**
-   * Fills an empty data directory with a copy of the directory template, building that from the
-   * dump first when there is none. Leaves out `skip` (the caller's marker of a complete
-   * directory, written once the copy is whole). False when there is no template to copy.
+   * Opens a new database in an empty data directory (or `memory://`): a copy of the directory
+   * template, built from the dump first when there is none; in memory, the dump loaded; else
+   * created from nothing.
+   *
+   * @param skip The caller's marker of a complete data directory, left out of the copy: the
+   *   caller writes it once the database is whole.
    */
-  copyInto(dataDir: string, skip: string): Promise<boolean>;
+  openNew(dataDir: string, skip: string): Promise<NewDatabase>;
+  /** Caches the dump of a new, migrated database; never throws. */
+  save(client: PGlite): Promise<void>;
 }
 
 /**
@@ -94,9 +103,43 @@ export function databaseTemplate(options: {
     }
   };
 
+  /** Fills an empty data directory with a copy of the directory template; false without one. */
+  const copyInto = async (dataDir: string, skip: string): Promise<boolean> => {
+    if (!existsSync(directory) && !(await buildDirectory())) return false;
+    try {
+      cpSync(directory, dataDir, { recursive: true, filter: (from) => basename(from) !== skip });
+      return true;
+    } catch {
+      // Removed while we copied, or the disk is full: this directory starts over the slow way.
+      emptyDirectory(dataDir);
+      return false;
+    }
+  };
+
+  /** Drops both forms: one of them would not open. */
+  const discard = () => {
+    rmSync(directory, { recursive: true, force: true });
+    rmSync(dumpFile, { force: true });
+  };
+
   return {
-    readDump,
-    async writeDump(client) {
+    async openNew(dataDir, skip) {
+      const inMemory = dataDir.startsWith('memory://');
+      try {
+        if (!inMemory && (await copyInto(dataDir, skip))) {
+          return { client: await options.open(dataDir), fromTemplate: true };
+        }
+        const dump = readDump();
+        if (dump !== undefined) {
+          return { client: await options.open(dataDir, dump), fromTemplate: true };
+        }
+      } catch {
+        discard();
+        if (!inMemory) emptyDirectory(dataDir);
+      }
+      return { client: await options.open(dataDir), fromTemplate: false };
+    },
+    async save(client) {
       try {
         const dump = await client.dumpDataDir('gzip');
         mkdirSync(cacheDir, { recursive: true });
@@ -107,19 +150,12 @@ export function databaseTemplate(options: {
         // Only a cache: without it the next new database takes longer, nothing more.
       }
     },
-    async copyInto(dataDir, skip) {
-      if (!existsSync(directory) && !(await buildDirectory())) return false;
-      try {
-        cpSync(directory, dataDir, { recursive: true, filter: (from) => basename(from) !== skip });
-        return true;
-      } catch {
-        // Removed while we copied, or the disk is full: start this directory over, the slow way.
-        rmSync(dataDir, { recursive: true, force: true });
-        mkdirSync(dataDir, { recursive: true });
-        return false;
-      }
-    },
   };
+}
+
+function emptyDirectory(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
 }
 
 /** A key that changes with the PGlite version and with every migration file. */
