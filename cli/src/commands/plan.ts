@@ -14,6 +14,7 @@ import { renderJsonChunks } from '../../../orchestrator/src/plan/render-json.ts'
 import { formatProblem, InvalidWorkflowError } from '../../../schemas/src/problems.ts';
 import { EXIT_INVALID, reportError } from '../exit.ts';
 import { writePieces } from '../output/write-pieces.ts';
+import { compileWasmForShortRunsIfSmall } from '../wasm-tier.ts';
 
 /**
  * Registers `muster plan`.
@@ -29,6 +30,7 @@ export function planCommand(program: Command): void {
       new Option('-o, --output <format>', 'output format').choices(PLAN_FORMATS).default('table'),
     )
     .action(async (file: string, flags: { output: PlanFormat }) => {
+      compileWasmForShortRunsIfSmall([file]);
       try {
         const { plan } = await loadAndPlanFile(file);
         if (flags.output === 'json') {

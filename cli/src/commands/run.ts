@@ -17,7 +17,6 @@
  * @module
  */
 import { hostname } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
 import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import * as v from 'valibot';
@@ -35,6 +34,7 @@ import { loadAndPlanFile } from '../../../orchestrator/src/plan/load-and-plan.ts
 import { renderSummaryTable, summarizeRun } from '../../../orchestrator/src/status.ts';
 import { FINAL_RUN_STATUSES, type RunStatus } from '../../../orchestrator/src/engine/types.ts';
 import { createProgressReporter } from '../progress.ts';
+import { compileWasmForShortRuns } from '../wasm-tier.ts';
 import { EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, UsageError } from '../exit.ts';
 
 interface RunFlags {
@@ -92,13 +92,7 @@ async function run(file: string, flags: RunFlags): Promise<number> {
       `--concurrency takes a whole number of at least 1, not "${flags.concurrency}"`,
     );
   }
-  // PGlite's Postgres is a large WebAssembly module. By default V8 compiles its hot functions a
-  // second time, with TurboFan, in the background; a run that lasts seconds pays for those
-  // compiles (and waits for them at exit) without living long enough to gain. Measured on the
-  // embedded store (2 cores): a one-task run 2.0-2.2 s -> 1.3-1.4 s, 1k and 5k echo tasks as
-  // fast or faster with 30% less CPU and 80 MB less memory, 10k tasks 5-13% slower. `muster
-  // server` and agents live long and keep V8's default.
-  setFlagsFromString('--liftoff-only');
+  compileWasmForShortRuns();
   // Without --id the run is new: check the file, its inputs and secrets before opening the
   // database, so that a mistake is reported at once.
   const prepared = flags.id === undefined ? await prepareRun(file, flags) : undefined;

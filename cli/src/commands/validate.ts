@@ -11,6 +11,7 @@ import { validateWorkflowFile } from '../../../orchestrator/src/plan/load-and-pl
 import type { FileValidation } from '../../../orchestrator/src/plan/load-and-plan.ts';
 import { formatProblem } from '../../../schemas/src/problems.ts';
 import { EXIT_ERROR, EXIT_INVALID, EXIT_OK, reportError } from '../exit.ts';
+import { compileWasmForShortRunsIfSmall } from '../wasm-tier.ts';
 
 /** Output formats of `muster validate`. */
 export const VALIDATE_FORMATS = ['text', 'json'] as const;
@@ -39,6 +40,7 @@ async function validate(
   files: readonly string[],
   output: (typeof VALIDATE_FORMATS)[number],
 ): Promise<number> {
+  compileWasmForShortRunsIfSmall(files);
   const results: FileValidation[] = [];
   let failed = false;
   for (const file of files) {
