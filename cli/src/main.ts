@@ -23,7 +23,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   init: async () => (await import('./commands/init.ts')).initCommand,
   validate: async () => (await import('./commands/validate.ts')).validateCommand,
   plan: async () => (await import('./commands/plan.ts')).planCommand,
-  run: async () => (await import('./commands/run.ts')).runCommand,
+  run: async () => (await import('./commands/run/index.ts')).runCommand,
   agent: async () => (await import('./commands/agent.ts')).agentCommand,
   server: async () => (await import('./commands/server.ts')).serverCommand,
   batch: async () => (await import('./commands/batch/index.ts')).batchCommand,

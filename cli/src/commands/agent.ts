@@ -9,7 +9,6 @@
  * @module
  */
 import type { Command } from 'commander';
-import { runAgentProcess } from '../../../orchestrator/src/agents/process.ts';
 import { NAME_PATTERN } from '../../../schemas/src/workflow.ts';
 import { UsageError } from '../exit.ts';
 
@@ -63,6 +62,8 @@ async function agent(flags: AgentFlags): Promise<number> {
   if (slots !== undefined && (!Number.isInteger(slots) || slots < 1 || slots > 256)) {
     throw new UsageError(`--slots takes a whole number from 1 to 256, not "${flags.slots}"`);
   }
+  // Loaded here, not with the command: `muster --help` need not load the agent.
+  const { runAgentProcess } = await import('../../../orchestrator/src/agents/process.ts');
   try {
     return await runAgentProcess({
       server: flags.server,

@@ -7,9 +7,11 @@
  */
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import { PLAN_FORMATS, renderPlan } from '../../../orchestrator/src/plan/index.ts';
-import type { PlanFormat } from '../../../orchestrator/src/plan/index.ts';
-import { isFileError, loadAndPlanFile } from '../../../orchestrator/src/plan/load-and-plan.ts';
+import {
+  PLAN_FORMATS,
+  renderPlan,
+  type PlanFormat,
+} from '../../../orchestrator/src/plan/render.ts';
 import { renderJsonChunks } from '../../../orchestrator/src/plan/render-json.ts';
 import { formatProblem, InvalidWorkflowError } from '../../../schemas/src/problems.ts';
 import { EXIT_INVALID, reportError } from '../exit.ts';
@@ -31,6 +33,9 @@ export function planCommand(program: Command): void {
     )
     .action(async (file: string, flags: { output: PlanFormat }) => {
       compileWasmForShortRunsIfSmall([file]);
+      // The loader and planner load here, not with the command: `muster --help` need not.
+      const { isFileError, loadAndPlanFile } =
+        await import('../../../orchestrator/src/plan/load-and-plan.ts');
       try {
         const { plan } = await loadAndPlanFile(file);
         if (flags.output === 'json') {

@@ -16,7 +16,6 @@
  * @module
  */
 import type { Command } from 'commander';
-import { startServer } from '../../../orchestrator/src/api/server.ts';
 import { EXIT_INTERRUPTED, EXIT_OK, UsageError } from '../exit.ts';
 
 interface ServerFlags {
@@ -97,6 +96,8 @@ async function server(flags: ServerFlags): Promise<number> {
       `--tls-cert and --tls-key go together; ${flags.tlsCert ? '--tls-key' : '--tls-cert'} is missing`,
     );
   }
+  // Loaded here, not with the command: `muster --help` need not load the whole service.
+  const { startServer } = await import('../../../orchestrator/src/api/server.ts');
   const running = await startServer({
     ...(port !== undefined ? { port } : {}),
     ...(flags.host ? { host: flags.host } : {}),

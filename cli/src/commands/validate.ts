@@ -7,7 +7,6 @@
  */
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import { validateWorkflowFile } from '../../../orchestrator/src/plan/load-and-plan.ts';
 import type { FileValidation } from '../../../orchestrator/src/plan/load-and-plan.ts';
 import { formatProblem } from '../../../schemas/src/problems.ts';
 import { EXIT_ERROR, EXIT_INVALID, EXIT_OK, reportError } from '../exit.ts';
@@ -41,6 +40,8 @@ async function validate(
   output: (typeof VALIDATE_FORMATS)[number],
 ): Promise<number> {
   compileWasmForShortRunsIfSmall(files);
+  // The loader loads here, not with the command: `muster --help` need not.
+  const { validateWorkflowFile } = await import('../../../orchestrator/src/plan/load-and-plan.ts');
   const results: FileValidation[] = [];
   let failed = false;
   for (const file of files) {

@@ -1,91 +1,36 @@
 /**
- * `muster run FILE`: runs a workflow to the end in this process, on the embedded PGlite under
- * `.muster/` (or PostgreSQL with `--database-url`), with live progress on stderr and a summary
- * table on stdout. `--id` names the run: after a crash the same command resumes it, and once it
- * has finished the command prints its result without running anything.
- *
- * Inputs come from their defaults, `--env NAME` (the workflow's `environments`) and `--set
- * key=value` (repeatable, parsed by the input's type), checked before the run is created. The
- * workflow's secrets are read once before too, so a missing key or a tampered file stops here.
- * Events are logged as the workflow's `logging` says, with one exception: stdout holds the summary
- * alone, so the console destination (`stdout`) writes to stderr — and only with `--no-progress`,
- * as the live progress already shows the run there. Log files are written either way.
- *
- * Exit codes: 0 succeeded, 3 the run did not succeed, 2 invalid input, 130 interrupted (the run
- * resumes with the same `--id`).
+ * `muster run`'s work (see index.ts): the workflow checked, the embedded or given database
+ * opened, the run submitted or resumed, driven to its end with progress and logs, and summed up.
  *
  * @module
  */
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { Option, type Command } from 'commander';
 import * as v from 'valibot';
-import { resolveRunWorkflow } from '../../../schemas/src/inputs.ts';
-import { InvalidWorkflowError } from '../../../schemas/src/problems.ts';
-import { LoggingSchema, type Workflow } from '../../../schemas/src/workflow.ts';
-import { createRunEventLog } from '../../../orchestrator/src/logging/index.ts';
-import { loadSecrets, SecretsError } from '../../../orchestrator/src/secrets/index.ts';
+import { resolveRunWorkflow } from '../../../../schemas/src/inputs.ts';
+import { InvalidWorkflowError } from '../../../../schemas/src/problems.ts';
+import { LoggingSchema, type Workflow } from '../../../../schemas/src/workflow.ts';
+import { createRunEventLog } from '../../../../orchestrator/src/logging/index.ts';
+import { loadSecrets, SecretsError } from '../../../../orchestrator/src/secrets/index.ts';
 import {
   createOrchestrator,
   RunDrivenElsewhereError,
   type Orchestrator,
-} from '../../../orchestrator/src/orchestrator.ts';
-import { loadAndPlanFile } from '../../../orchestrator/src/plan/load-and-plan.ts';
-import { renderSummaryTable, summarizeRun } from '../../../orchestrator/src/status.ts';
-import { FINAL_RUN_STATUSES, type RunStatus } from '../../../orchestrator/src/engine/types.ts';
-import { createProgressReporter } from '../progress.ts';
-import { compileWasmForShortRuns } from '../wasm-tier.ts';
-import { EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, UsageError } from '../exit.ts';
+} from '../../../../orchestrator/src/orchestrator.ts';
+import { loadAndPlanFile } from '../../../../orchestrator/src/plan/load-and-plan.ts';
+import { renderSummaryTable, summarizeRun } from '../../../../orchestrator/src/status.ts';
+import { FINAL_RUN_STATUSES, type RunStatus } from '../../../../orchestrator/src/engine/types.ts';
+import { createProgressReporter } from '../../progress.ts';
+import { compileWasmForShortRuns } from '../../wasm-tier.ts';
+import { EXIT_INTERRUPTED, EXIT_OK, EXIT_RUN_FAILED, UsageError } from '../../exit.ts';
+import type { RunFlags } from './index.ts';
 
-interface RunFlags {
-  id?: string;
-  concurrency?: string;
-  databaseUrl?: string;
-  stateDir?: string;
-  handlers?: string;
-  output: 'table' | 'json';
-  approve?: boolean;
-  progress: boolean;
-  set: string[];
-  env?: string;
-}
-
-/** Registers `muster run`. */
-export function runCommand(program: Command): void {
-  program
-    .command('run')
-    .description(
-      'run a workflow to the end in this process (embedded database unless --database-url)',
-    )
-    .argument('<file>', 'a workflow file (.cue, .json, .yaml, .yml)')
-    .option('--id <run-id>', 'name the run; the same command resumes it after a crash')
-    .option('--concurrency <n>', 'tasks running at once (default 64)')
-    .option(
-      '--database-url <url>',
-      'PostgreSQL instead of the embedded database (env DATABASE_URL)',
-    )
-    .option('--state-dir <dir>', "Muster's local state (default .muster, env MUSTER_STATE_DIR)")
-    .option('--handlers <modules>', 'comma-separated modules with custom step handlers')
-    .option(
-      '--set <key=value>',
-      'set an input, parsed by its type (repeatable): --set replicas=3 --set tags=a,b',
-      (value: string, all: string[]) => [...all, value],
-      [] as string[],
-    )
-    .option('--env <name>', "use an environment's input values and labels (workflow environments)")
-    .option('--approve', 'approve a canary rollout waiting for approval, then go on')
-    .option('--no-progress', 'no live progress on stderr')
-    .addOption(
-      new Option('-o, --output <format>', 'summary format')
-        .choices(['table', 'json'])
-        .default('table'),
-    )
-    .action(async (file: string, flags: RunFlags) => {
-      process.exitCode = await run(file, flags);
-    });
-}
-
-async function run(file: string, flags: RunFlags): Promise<number> {
+/**
+ * Runs `file` as `muster run` does.
+ *
+ * @returns The exit code: 0 succeeded (or paused for approval), 3 the run did not succeed.
+ */
+export async function run(file: string, flags: RunFlags): Promise<number> {
   const concurrency = flags.concurrency === undefined ? undefined : Number(flags.concurrency);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
     throw new UsageError(
