@@ -105,13 +105,7 @@ export async function run(file: string, flags: RunFlags): Promise<number> {
       // Another replica drove the run to its end while this one waited.
       unsubscribe();
       progress?.stop();
-      const ended = await orchestrator.store.loadRun(runId);
-      const summary = summarizeRun(ended!);
-      process.stdout.write(
-        flags.output === 'json'
-          ? `${JSON.stringify(summary, null, 2)}\n`
-          : renderSummaryTable(summary),
-      );
+      const summary = await printSummary(orchestrator, runId, flags.output);
       return summary.status === 'succeeded' ? EXIT_OK : EXIT_RUN_FAILED;
     }
     const paused = new Promise<'paused'>((resolve) => {
@@ -134,13 +128,7 @@ export async function run(file: string, flags: RunFlags): Promise<number> {
     unsubscribe();
     progress?.stop();
 
-    const snapshot = await orchestrator.store.loadRun(runId);
-    const summary = summarizeRun(snapshot!);
-    process.stdout.write(
-      flags.output === 'json'
-        ? `${JSON.stringify(summary, null, 2)}\n`
-        : renderSummaryTable(summary),
-    );
+    await printSummary(orchestrator, runId, flags.output);
     if (outcome === 'paused') {
       process.stderr.write(
         `run ${runId} is paused (a canary awaits approval); continue with \`muster run ${file} --id ${runId} --approve\`\n`,
@@ -152,6 +140,15 @@ export async function run(file: string, flags: RunFlags): Promise<number> {
     closeLog();
     if (!interrupted) await orchestrator.close();
   }
+}
+
+/** Prints the run's summary on stdout, as a table or JSON, and returns it. */
+async function printSummary(orchestrator: Orchestrator, runId: string, output: RunFlags['output']) {
+  const summary = summarizeRun((await orchestrator.store.loadRun(runId))!);
+  process.stdout.write(
+    output === 'json' ? `${JSON.stringify(summary, null, 2)}\n` : renderSummaryTable(summary),
+  );
+  return summary;
 }
 
 /**
