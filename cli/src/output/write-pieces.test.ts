@@ -36,4 +36,18 @@ describe('writePieces', () => {
     expect(reader.text().length).toBe(8_000_000);
     expect(reader.mostBuffered()).toBeLessThan(3 << 20);
   });
+
+  test('writes a large piece as it is, after the small ones before it', async () => {
+    const writes: string[] = [];
+    const stream = new Writable({
+      decodeStrings: false,
+      write(chunk: string, _encoding, done) {
+        writes.push(chunk);
+        done();
+      },
+    });
+    const large = 'x'.repeat(300_000);
+    await writePieces(stream, ['a', 'b', large, 'c']);
+    expect(writes).toEqual(['ab', large, 'c']);
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { renderPlan, type Plan } from './index.ts';
-import { renderJsonChunks } from './render-json.ts';
+import { planDocument, renderJsonChunks } from './render-json.ts';
 import { echo, plan, workflow } from './plan.fixtures.ts';
 
 const sample: Plan = plan(
@@ -179,23 +179,56 @@ describe('renderPlan', () => {
     expect(lines).toContain('    t_a_x_y_2["x_y"]');
     expect(lines).toContain('    t_a_x_y_3["x#quot;y"]');
   });
-  test('json is written in pieces that join to JSON.stringify with two-space indents', () => {
+  test('json is planDocument with two-space indents, written in pieces of list elements', () => {
     const multiline = plan(
       workflow([
         {
           id: 'a',
           type: 'update',
           target: 'cluster',
-          items: ['x'],
-          steps: [{ name: 'say', type: 'echo', params: { message: 'two\nlines "quoted" \\ ü' } }],
+          items: ['x', 'line\nbreak'],
+          steps: [
+            {
+              name: 'say',
+              type: 'echo',
+              params: { message: 'two\nlines "quoted" \\ ü \ud800', nested: [[], {}, [1, null]] },
+            },
+          ],
         },
       ]),
     );
-    for (const p of [sample, fleet, multiline]) {
+    // More elements than one piece holds, in every list: 1,100 chained operations of two tasks.
+    const chain = plan(
+      workflow(
+        Array.from({ length: 1_100 }, (_, i) => ({
+          id: `op-${i}`,
+          type: 'update' as const,
+          target: 'cluster' as const,
+          items: ['a', 'b'],
+          steps: [echo(`step ${i}`)],
+          ...(i > 0 ? { depends_on: [`op-${i - 1}`] } : {}),
+        })),
+      ),
+    );
+    expect(chain.edges.length).toBeGreaterThan(2_000);
+    for (const p of [sample, fleet, multiline, chain]) {
       const text = renderPlan(p, 'json');
-      expect(text).toBe(`${JSON.stringify(JSON.parse(text), null, 2)}\n`);
-      expect(Array.from(renderJsonChunks(p)).length).toBeGreaterThan(4);
+      expect(text).toBe(`${JSON.stringify(planDocument(p), null, 2)}\n`);
+      expect(Array.from(renderJsonChunks(p)).join('')).toBe(text);
     }
+    expect(Array.from(renderJsonChunks(chain)).length).toBeGreaterThan(8);
+    const document = JSON.parse(renderPlan(sample, 'json')) as { tasks: Array<object> };
+    expect(Object.keys(document.tasks[0]!)).toEqual([
+      'id',
+      'operation',
+      'item',
+      'server',
+      'queue',
+      'action',
+      'provider',
+      'steps',
+      'compensation',
+    ]);
   });
 
   describe('barriers', () => {
