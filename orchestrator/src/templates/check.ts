@@ -45,10 +45,12 @@ export function checkWorkflowTemplates(
     const key = `${p.path}\0${p.message}`;
     if (!problems.has(key)) problems.set(key, p);
   };
-  const paths = stepPaths(workflow);
-  const servers = new Map(workflow.servers.map((s) => [s.name, s]));
-  const operations = new OperationGraph(plan);
-  const opIndex = new Map(workflow.operations.map((o, i) => [o.id, i]));
+  // What only a template needs is made on the first one: at 100k operations without templates,
+  // the check took 220 ms of a 1.9 s `muster plan`, most of it building these.
+  let paths: Map<Step, string> | undefined;
+  let opIndex: Map<string, number> | undefined;
+  let operations: OperationGraph | undefined;
+  let servers: Map<string, Server> | undefined;
   const parsed = new Map<string, ReturnType<typeof templateReferences>>();
   const refsOf = (source: string) => {
     let r = parsed.get(source);
@@ -62,10 +64,18 @@ export function checkWorkflowTemplates(
     label: string,
     rollback: boolean,
   ) => {
+    const unsafe = shellTemplate(step);
+    const inParams = templatesIn(step.params);
+    const inRollback = step.rollback ? templatesIn(step.rollback.params) : NONE;
+    if (unsafe === undefined && inParams.length === 0 && inRollback.length === 0) return;
+
+    paths ??= stepPaths(workflow);
+    opIndex ??= new Map(workflow.operations.map((o, i) => [o.id, i]));
     const base = paths.get(step) ?? `operations[${opIndex.get(task.operation) ?? 0}]`;
     const prefix = paths.has(step) ? '' : `${label}: `;
-    const scan = (value: unknown, at: string, earlier: number) =>
-      forEachTemplate(value, at, (source, path) => {
+    const scan = (found: readonly FoundTemplate[], at: string, earlier: number) => {
+      for (const { source, path: within } of found) {
+        const path = `${at}${within}`;
         const r = refsOf(source);
         if ('problem' in r) {
           add({
@@ -73,16 +83,17 @@ export function checkWorkflowTemplates(
             path,
             message: `${prefix}invalid template: ${r.problem.message}`,
           });
-          return;
+          continue;
         }
         for (const ref of r.references) {
+          servers ??= new Map(workflow.servers.map((s) => [s.name, s]));
           const message = checkReference(ref, {
             workflow,
             task,
             steps: task.steps,
             earlier,
             server: task.server === undefined ? undefined : servers.get(task.server),
-            operations,
+            operations: (operations ??= new OperationGraph(plan)),
             secrets: options.secrets,
           });
           if (message)
@@ -93,8 +104,8 @@ export function checkWorkflowTemplates(
               ...(message.hint ? { hint: message.hint } : {}),
             });
         }
-      });
-    const unsafe = shellTemplate(step);
+      }
+    };
     if (unsafe) {
       add({
         code: 'template-shell',
@@ -103,8 +114,8 @@ export function checkWorkflowTemplates(
         hint: 'pass the value as an argument ($1, $2, … from args) or an env variable, and quote it in the script: "$1"',
       });
     }
-    scan(step.params, `${base}.params`, rollback ? task.steps.length : index);
-    if (step.rollback) scan(step.rollback.params, `${base}.rollback.params`, index + 1);
+    scan(inParams, `${base}.params`, rollback ? task.steps.length : index);
+    scan(inRollback, `${base}.rollback.params`, index + 1);
   };
 
   for (const task of plan.tasks) {
@@ -288,25 +299,50 @@ function hint(text: string | undefined): { hint?: string } {
   return text === undefined ? {} : { hint: text };
 }
 
-/** Calls `found` for each template string in a params value, with its path. */
-function forEachTemplate(
-  value: unknown,
-  path: string,
-  found: (source: string, path: string) => void,
-): void {
-  if (typeof value === 'string') {
-    if (isTemplate(value)) found(value, path);
-  } else if (Array.isArray(value)) {
-    value.forEach((v, i) => forEachTemplate(v, `${path}[${i}]`, found));
-  } else if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) {
-      forEachTemplate(
-        v,
-        /^[A-Za-z_][\w-]*$/.test(k) ? `${path}.${k}` : `${path}[${JSON.stringify(k)}]`,
-        found,
-      );
+/** A template string in a params value, and where it sits in that value (`.args[2]`). */
+interface FoundTemplate {
+  readonly source: string;
+  readonly path: string;
+}
+
+const NONE: readonly FoundTemplate[] = [];
+
+/**
+ * The template strings in a params value, in the order they are written. A value without any
+ * allocates nothing: paths are written only for what is found.
+ */
+function templatesIn(value: unknown): readonly FoundTemplate[] {
+  let found: FoundTemplate[] | undefined;
+  const keys: Array<string | number> = [];
+  const walk = (v: unknown) => {
+    if (typeof v === 'string') {
+      if (isTemplate(v)) (found ??= []).push({ source: v, path: pathOf(keys) });
+    } else if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        keys.push(i);
+        walk(v[i]);
+        keys.pop();
+      }
+    } else if (v !== null && typeof v === 'object') {
+      for (const k of Object.keys(v)) {
+        keys.push(k);
+        walk((v as Record<string, unknown>)[k]);
+        keys.pop();
+      }
     }
+  };
+  walk(value);
+  return found ?? NONE;
+}
+
+/** `.name`, `[2]` and `["odd key"]` steps, joined. */
+function pathOf(keys: ReadonlyArray<string | number>): string {
+  let path = '';
+  for (const k of keys) {
+    if (typeof k === 'number') path += `[${k}]`;
+    else path += /^[A-Za-z_][\w-]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
   }
+  return path;
 }
 
 /** Where each step the workflow writes sits in the file. */

@@ -258,6 +258,53 @@ describe('templates', () => {
       ]);
     });
 
+    test('paths into nested params, odd keys, rollbacks and taskserv steps', async () => {
+      const found = await problems({
+        ...base,
+        taskservs: [
+          {
+            name: 'svc',
+            install: [{ name: 'get', type: 'echo', params: { message: '{{ inputs.nope }}' } }],
+            uninstall: [{ name: 'drop', type: 'echo', params: { message: '{{ nope2 }}' } }],
+          },
+        ],
+        servers: [{ name: 'web-1', labels: { role: 'web' }, taskservs: ['svc'] }],
+        operations: [
+          {
+            id: 'one',
+            type: 'update',
+            target: 'server',
+            steps: [
+              {
+                name: 'a',
+                type: 'custom',
+                handler: 'x',
+                params: {
+                  env: { 'MY VAR': '{{ nope3 }}', plain: 'fine' },
+                  args: ['ok', ['{{ nope4 }}']],
+                },
+                rollback: {
+                  type: 'custom',
+                  handler: 'x',
+                  params: { args: ['{{ steps.a.outputs.x }}', '{{ nope5 }}'] },
+                },
+              },
+            ],
+          },
+          { id: 'two', type: 'create', target: 'taskserv', items: ['svc'], depends_on: ['one'] },
+        ],
+      });
+      expect(found.map((f) => f.replace(/^\S+ /, ''))).toEqual(
+        [
+          'operations[0].steps[0].params.env["MY VAR"]: {{ nope3 }} names variable "nope3", which does not exist',
+          'operations[0].steps[0].params.args[1][0]: {{ nope4 }} names variable "nope4", which does not exist',
+          'operations[0].steps[0].rollback.params.args[1]: {{ nope5 }} names variable "nope5", which does not exist',
+          'taskservs[0].install[0].params.message: {{ inputs.nope }} names input "nope", which does not exist (known: version)',
+          'taskservs[0].uninstall[0].params.message: {{ nope2 }} names variable "nope2", which does not exist',
+        ].map((line) => expect.stringContaining(line)),
+      );
+    });
+
     test('a template that reads secrets needs a secrets block; valid ones pass', async () => {
       expect(
         await problems({
