@@ -1,4 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -6,6 +16,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { createSqlStore } from '../sql-store.ts';
 import type { Store } from '../store.ts';
 import { createPgliteDriver } from './driver.ts';
+import { STALE_AFTER_MS } from './template.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'muster-template-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -87,5 +98,48 @@ describe('PGlite database templates', () => {
     const { driver, store } = await open(join(root, 'uncached'), cache);
     expect(await tables(driver)).toContain('runs');
     await store.close();
+  }, 60_000);
+
+  test("other keys' templates go once unused for a week; this key's is touched on use", async () => {
+    const cache = join(root, 'prune-cache');
+    cpSync(join(root, 'cache'), cache, { recursive: true });
+    const own = readdirSync(cache).sort();
+    expect(own).toEqual([
+      expect.stringMatching(/^pglite-\w+$/),
+      expect.stringMatching(/^pglite-\w+\.tar\.gz$/),
+    ]);
+    const old = new Date(Date.now() - STALE_AFTER_MS - 60_000);
+    const recent = new Date(Date.now() - STALE_AFTER_MS / 7);
+    const make = (name: string, time: Date, directory = false) => {
+      const path = join(cache, name);
+      if (directory) mkdirSync(path);
+      else writeFileSync(path, 'x');
+      utimesSync(path, time, time);
+    };
+    make('pglite-aaaaaaaaaaaaaaaa.tar.gz', old);
+    make('pglite-aaaaaaaaaaaaaaaa', old, true);
+    // Used a day ago through its dump; its directory was built long before.
+    make('pglite-bbbbbbbbbbbbbbbb.tar.gz', recent);
+    make('pglite-bbbbbbbbbbbbbbbb', old, true);
+    make('pglite-cccccccccccccccc', old, true);
+    make('pglite-dddddddddddddddd.tar.gz.123.tmp', old);
+    make('notes.txt', old);
+    // Even unused for a week, this key's own template stays, and opening it marks it used.
+    utimesSync(join(cache, own[1]!), old, old);
+
+    const started = Date.now();
+    const { driver, store } = await open(join(root, 'pruned'), cache);
+    expect(await tables(driver)).toContain('runs');
+    await store.close();
+    expect(readdirSync(cache).sort()).toEqual(
+      [
+        ...own,
+        'notes.txt',
+        'pglite-bbbbbbbbbbbbbbbb',
+        'pglite-bbbbbbbbbbbbbbbb.tar.gz',
+        'pglite-dddddddddddddddd.tar.gz.123.tmp',
+      ].sort(),
+    );
+    expect(statSync(join(cache, own[1]!)).mtimeMs).toBeGreaterThanOrEqual(started - 1000);
   }, 60_000);
 });

@@ -12,6 +12,10 @@
  * Either is only a cache: when one cannot be read, made or opened (a damaged copy makes PGlite
  * abort), both are dropped and the database is created the slow way, which caches them again.
  *
+ * Each use touches the dump, and the templates of other keys (another PGlite version, older
+ * migrations: 45 MB each) go once unused for {@link STALE_AFTER_MS}: an upgrade leaves no
+ * template behind for long, and two versions of muster used side by side keep both.
+ *
  * @internal
  * @module
  */
@@ -24,11 +28,16 @@ import {
   readdirSync,
   renameSync,
   rmSync,
+  statSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
+
+/** How long the template of another key stays after its last use: a week. */
+export const STALE_AFTER_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** Opens PGlite on a data directory, loading a dump into it when given one. */
 export type OpenPglite = (dataDir: string, dump?: Buffer) => Promise<PGlite>;
@@ -122,16 +131,31 @@ export function databaseTemplate(options: {
     rmSync(dumpFile, { force: true });
   };
 
+  /** Marks this key's template as used now, and removes other keys' that have gone stale. */
+  const touchAndPrune = () => {
+    try {
+      const now = new Date();
+      utimesSync(dumpFile, now, now);
+      pruneStaleTemplates(cacheDir, options.key, now.getTime() - STALE_AFTER_MS);
+    } catch {
+      // Only a cache: a template that stays is disk space, nothing more.
+    }
+  };
+
   return {
     async openNew(dataDir, skip) {
       const inMemory = dataDir.startsWith('memory://');
       try {
         if (!inMemory && (await copyInto(dataDir, skip))) {
-          return { client: await options.open(dataDir), fromTemplate: true };
+          const client = await options.open(dataDir);
+          touchAndPrune();
+          return { client, fromTemplate: true };
         }
         const dump = readDump();
         if (dump !== undefined) {
-          return { client: await options.open(dataDir, dump), fromTemplate: true };
+          const client = await options.open(dataDir, dump);
+          touchAndPrune();
+          return { client, fromTemplate: true };
         }
       } catch {
         discard();
@@ -146,11 +170,35 @@ export function databaseTemplate(options: {
         const tmp = `${dumpFile}.${process.pid}.tmp`;
         writeFileSync(tmp, Buffer.from(await dump.arrayBuffer()));
         renameSync(tmp, dumpFile);
+        pruneStaleTemplates(cacheDir, options.key, Date.now() - STALE_AFTER_MS);
       } catch {
         // Only a cache: without it the next new database takes longer, nothing more.
       }
     },
   };
+}
+
+/**
+ * Removes the templates of keys other than `key` whose last use (their dump's modification time,
+ * or the directory's when the dump is gone) is before `before`. Builds in progress (`.tmp`) and
+ * anything not named like a template are left alone.
+ */
+function pruneStaleTemplates(cacheDir: string, key: string, before: number): void {
+  const dumps = new Map<string, number>();
+  const directories = new Map<string, number>();
+  for (const entry of readdirSync(cacheDir)) {
+    const match = /^pglite-([0-9a-f]{16})(\.tar\.gz)?$/.exec(entry);
+    if (match === null || match[1] === key) continue;
+    const time = statSync(join(cacheDir, entry)).mtimeMs;
+    (match[2] === undefined ? directories : dumps).set(match[1]!, time);
+  }
+  // The dump is touched on each use; a directory only when it was built.
+  const lastUse = new Map([...directories, ...dumps]);
+  for (const [other, time] of lastUse) {
+    if (time >= before) continue;
+    rmSync(join(cacheDir, `pglite-${other}`), { recursive: true, force: true });
+    rmSync(join(cacheDir, `pglite-${other}.tar.gz`), { force: true });
+  }
 }
 
 function emptyDirectory(dir: string): void {
