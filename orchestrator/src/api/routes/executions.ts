@@ -17,7 +17,7 @@ import { InvalidWorkflowError } from '../../../../schemas/src/problems.ts';
 import type { Server } from '../../../../schemas/src/workflow.ts';
 import { parseExecutionRequest, requestPath, translateExecution } from '../../compat/executions.ts';
 import type { Orchestrator } from '../../orchestrator.ts';
-import { renderJson } from '../../plan/render-json.ts';
+import { planBody } from '../plan-body.ts';
 import { BadRequestError, IdempotencyConflictError } from '../errors.ts';
 import { requireRole, type AuthEnv } from '../middleware/auth/index.ts';
 import { limitBody } from '../middleware/body-limit/index.ts';
@@ -87,11 +87,9 @@ export function executionRoutes(options: ExecutionRoutesOptions): Hono<AuthEnv> 
     }
     const { loaded, plan } = prepared;
     if (isOn(query.dry_run)) {
-      return c.body(
-        `{"workflow":${JSON.stringify(workflow)},"plan":${renderJson(plan).trimEnd()}}\n`,
-        200,
-        { 'Content-Type': 'application/json; charset=utf-8' },
-      );
+      return c.body(planBody({ workflow }, plan), 200, {
+        'Content-Type': 'application/json; charset=utf-8',
+      });
     }
     if (isOn(query.validate)) return c.json({ valid: true, problems: [] }, 200);
 

@@ -12,7 +12,8 @@ import { Hono, type Context } from 'hono';
 import type { Orchestrator } from '../../orchestrator.ts';
 import type { WorkflowFormat } from '../../../../schemas/src/load.ts';
 import { resolveRunWorkflow } from '../../../../schemas/src/inputs.ts';
-import { renderJson, renderJsonChunks } from '../../plan/render-json.ts';
+import { renderJsonChunks } from '../../plan/render-json.ts';
+import { planBody } from '../plan-body.ts';
 import { streamPieces } from '../stream-pieces.ts';
 import { summarizeOverview, summarizeRun, type TaskCounts } from '../../status.ts';
 import { RunNotFoundError } from '../../errors.ts';
@@ -87,7 +88,7 @@ export function workflowRoutes(options: WorkflowRoutesOptions): Hono<AuthEnv> {
     });
     // A dry run is a validation that also answers with the plan.
     if (isOn(query.dry_run)) {
-      return c.body(`{"plan":${renderJson(plan).trimEnd()}}\n`, 200, {
+      return c.body(planBody({}, plan), 200, {
         'Content-Type': 'application/json; charset=utf-8',
       });
     }
