@@ -1,27 +1,15 @@
 import { describe, expect, test } from 'vitest';
+import { readBody } from './body.fixtures.ts';
 import { streamPieces } from './stream-pieces.ts';
-
-async function readAll(
-  stream: ReadableStream<Uint8Array>,
-): Promise<{ text: string; reads: number }> {
-  const decoder = new TextDecoder();
-  let text = '';
-  let reads = 0;
-  for await (const chunk of stream) {
-    text += decoder.decode(chunk, { stream: true });
-    reads++;
-  }
-  return { text: text + decoder.decode(), reads };
-}
 
 describe('streamPieces', () => {
   test('gives the pieces in order as UTF-8, about a megabyte per read', async () => {
     const pieces = Array.from({ length: 40_000 }, (_, i) => `«${i}» ü\n`);
-    const { text, reads } = await readAll(streamPieces(pieces));
+    const { text, reads } = await readBody(streamPieces(pieces));
     expect(text).toBe(pieces.join(''));
     expect(reads).toBe(1);
     const big = Array.from({ length: 300 }, () => 'x'.repeat(10_000));
-    expect((await readAll(streamPieces(big))).reads).toBe(3);
+    expect((await readBody(streamPieces(big))).reads).toBe(3);
   });
 
   test('makes the pieces only as they are read, and stops when the reader does', async () => {
@@ -46,6 +34,6 @@ describe('streamPieces', () => {
   });
 
   test('an empty text is an empty body', async () => {
-    expect(await readAll(streamPieces([]))).toEqual({ text: '', reads: 0 });
+    expect(await readBody(streamPieces([]))).toEqual({ text: '', reads: 0 });
   });
 });

@@ -73,6 +73,14 @@ export function clusterOp(id: string, depends_on: string[] = []) {
   };
 }
 
+/** `length` cluster operations of one task per item, each waiting for the one before. */
+export function chainOfOperations(length: number, items = ['c']): WorkflowInput['operations'] {
+  return Array.from({ length }, (_, i) => ({
+    ...clusterOp(`op-${i}`, i > 0 ? [`op-${i - 1}`] : []),
+    items,
+  }));
+}
+
 /** A workflow named `test` on {@link SERVERS} with the given operations and extras. */
 export function workflow(
   operations: WorkflowInput['operations'],
