@@ -63,7 +63,7 @@ export function formatProblem(p: Problem): string {
 
 /** Suggests the closest known name for a misspelt one, or nothing when none is close. */
 export function didYouMean(name: string, known: Iterable<string>): string | undefined {
-  const candidates = [...known];
+  const candidates = Array.isArray(known) ? (known as readonly string[]) : [...known];
   if (candidates.length === 0) return undefined;
   const best = closest(name, candidates);
   const limit = Math.max(2, Math.floor(name.length / 3));

@@ -14,6 +14,7 @@
 import type { Problem } from '../../../schemas/src/problems.ts';
 import type { Operation, Server, Taskserv, Workflow } from '../../../schemas/src/workflow.ts';
 import { toCsr, type Csr } from './graph.ts';
+import type { KnownNames } from './known-names.ts';
 import type { NameIndex } from './name-index.ts';
 import type { PlannedTask } from './types.ts';
 
@@ -81,6 +82,9 @@ export interface PlanContext {
   readonly operationEdges: EdgeList;
   /** Whole-operation dependencies kept as barriers instead of task edges. */
   readonly barriers: BarrierList;
+  /** Operation ids and server names, for problems about names that are neither. */
+  readonly knownOperations: KnownNames;
+  readonly knownServers: KnownNames;
 }
 
 /** A barrier under construction: operation indices. */

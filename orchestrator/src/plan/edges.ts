@@ -176,7 +176,7 @@ function resolveEnd(
 }
 
 function unknownOperation(ctx: PlanContext, name: string, path: string, from?: string): Problem {
-  const suggestion = didYouMean(name, ctx.operationIndex.keys());
+  const suggestion = ctx.knownOperations.suggest(name);
   return {
     code: 'unknown-operation',
     path,
@@ -184,7 +184,7 @@ function unknownOperation(ctx: PlanContext, name: string, path: string, from?: s
       from === undefined
         ? `unknown operation ${q(name)}`
         : `operation ${q(from)} depends on ${q(name)}, which is not an operation of this workflow`,
-    expected: `one of ${listOf([...ctx.operationIndex.keys()], 12, 'or')}`,
+    expected: `one of ${ctx.knownOperations.choices()}`,
     received: q(name),
     hint: suggestion ?? 'check the spelling against the operation ids',
   };

@@ -130,11 +130,10 @@ function expandServerOperation(ctx: PlanContext, index: number, op: Operation): 
         code: 'unknown-server',
         path: `${path}.items[${j}]`,
         message: `unknown server ${q(name)} in operation ${q(op.id)}`,
-        expected:
-          ctx.servers.size > 0 ? `one of ${listOf([...ctx.servers.keys()], 12, 'or')}` : 'a server',
+        expected: ctx.servers.size > 0 ? `one of ${ctx.knownServers.choices()}` : 'a server',
         received: q(name),
         hint:
-          didYouMean(name, ctx.servers.keys()) ??
+          ctx.knownServers.suggest(name) ??
           `add ${q(name)} to the workflow's servers, or remove it from items`,
       });
     });

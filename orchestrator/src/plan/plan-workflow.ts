@@ -15,6 +15,7 @@ import type { Csr } from './graph.ts';
 import { edgeKind, EdgeTable } from './edge-table.ts';
 import { expandOperations } from './expand.ts';
 import { indexInventory } from './inventory.ts';
+import { KnownNames } from './known-names.ts';
 import { NameIndex } from './name-index.ts';
 import { orderOperations } from './order.ts';
 import { mergeRetryPolicy, resolveRollout } from './policy.ts';
@@ -83,6 +84,8 @@ export function planWorkflow(workflow: Workflow, options: PlanOptions = {}): Pla
     edges: new EdgeList(2 * operations.length),
     operationEdges: new EdgeList(2 * operations.length),
     barriers: new BarrierList(),
+    knownOperations: new KnownNames(() => operationIndex.keys()),
+    knownServers: new KnownNames(() => servers.keys()),
   };
 
   expandOperations(ctx);
