@@ -155,4 +155,35 @@ describe('cueErrorsToProblems', () => {
       line: 4,
     });
   });
+
+  test('reads an enum written as a pattern of its values as one of the allowed values', () => {
+    const problems = cueErrorsToProblems(
+      parseCueStderr(
+        [
+          'doc.operations.0.type: invalid value "crate" (out of bound =~"^(create|update|delete|check)$"):',
+          '    ./operation.cue:48:16',
+          '    ./user.cue:9:33',
+          'doc.operations.0.id: invalid value "-x" (out of bound =~"^[A-Za-z0-9][A-Za-z0-9_-]*$"):',
+          '    ./user.cue:9:10',
+          '',
+        ].join('\n'),
+      ),
+      { resolveLocation: userOnly, stripPrefix: ['doc'] },
+    );
+    expect(problems).toEqual([
+      expect.objectContaining({
+        path: 'operations[0].type',
+        message: 'not one of the allowed values',
+        expected: '"create" | "update" | "delete" | "check"',
+        received: '"crate"',
+        line: 9,
+        column: 33,
+      }),
+      expect.objectContaining({
+        path: 'operations[0].id',
+        message: 'does not match the required pattern',
+        received: '"-x"',
+      }),
+    ]);
+  });
 });

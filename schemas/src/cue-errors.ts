@@ -38,6 +38,9 @@ const LOCATION_LINE = /^\s+(.+?):(\d+):(\d+)$/;
 const PATH_PREFIX =
   /^((?:[A-Za-z0-9_$#]+|"(?:[^"\\]|\\.)*")(?:\.(?:[A-Za-z0-9_$#]+|"(?:[^"\\]|\\.)*"))*): (.*)$/;
 const DISJUNCTION = /^\d+ errors in empty disjunction$/;
+
+/** `=~"^(a|b|c)$"`: the bound an enum of plain words is written as; its values. */
+const ENUM_PATTERN = /^=~"\^\(([\w-]+(?:\|[\w-]+)*)\)\$"$/;
 const CONFLICT = /^conflicting values (.+)$/;
 const LIST_LENGTHS = /^incompatible list lengths \((\d+) and (\d+)\)$/;
 const TYPE_WORDS = new Set([
@@ -175,6 +178,18 @@ function describe(error: CueError): Described {
   if (match) return { message: 'missing required field', expected: humanize(match[1]!) };
   match = /^invalid value (.+) \(out of bound (.+)\)$/.exec(m);
   if (match) {
+    // The schema writes an enum without a default as a pattern of its values (see operation.cue).
+    const values = ENUM_PATTERN.exec(match[2]!);
+    if (values) {
+      return {
+        message: 'not one of the allowed values',
+        expected: values[1]!
+          .split('|')
+          .map((v) => JSON.stringify(v))
+          .join(' | '),
+        received: match[1]!,
+      };
+    }
     const pattern = match[2]!.startsWith('=~');
     return {
       message: pattern ? 'does not match the required pattern' : 'out of range',
