@@ -14,6 +14,7 @@
  * @module
  */
 import type { Locate } from './issues.ts';
+import { lineIndex } from './line-index.ts';
 import { parsePath } from './path.ts';
 
 const QUOTE = 34;
@@ -39,32 +40,13 @@ interface Entry {
  */
 export function jsonLocator(source: string): Locate {
   const scanner = new JsonScanner(source);
-  let lineStarts: number[] | undefined;
+  const positionOf = lineIndex(source);
   return (path) => {
     const segments = parsePath(path);
     if (!segments) return undefined;
     const offset = scanner.offsetOf(segments);
-    if (offset === undefined) return undefined;
-    lineStarts ??= linesOf(source);
-    // The last line starting at or before the offset.
-    let low = 0;
-    let high = lineStarts.length - 1;
-    while (low < high) {
-      const middle = (low + high + 1) >> 1;
-      if (lineStarts[middle]! <= offset) low = middle;
-      else high = middle - 1;
-    }
-    return { line: low + 1, column: offset - lineStarts[low]! + 1 };
+    return offset === undefined ? undefined : positionOf(offset);
   };
-}
-
-/** Offsets at which lines start. */
-function linesOf(source: string): number[] {
-  const starts = [0];
-  for (let at = source.indexOf('\n'); at >= 0; at = source.indexOf('\n', at + 1)) {
-    starts.push(at + 1);
-  }
-  return starts;
 }
 
 /** Walks valid JSON text by offsets, remembering the lists and objects it has read through. */

@@ -30,6 +30,7 @@ import { cueLocator, yamlLocator } from './locate.ts';
 import { InvalidWorkflowError, MusterError, type Problem } from './problems.ts';
 import { SCHEMA_PACKAGE, readSchemaFiles } from './schema-files.ts';
 import { TaskservSchema, WorkflowSchema, type Taskserv, type Workflow } from './workflow.ts';
+import { yamlValueLocator } from './yaml-locate.ts';
 import { readYamlValue } from './yaml-value.ts';
 import { yamlLibrary } from './yaml-library.ts';
 
@@ -436,9 +437,9 @@ function parseJson(source: string, file: string): ParsedDocument {
 }
 
 /**
- * A locator that parses YAML `source` with `yaml` on its first call. Lines are needed only to
- * report problems, and that parser is 100 times slower than JSON.parse and 20 times slower than
- * js-yaml (100k operations: 15-20 s, against 0.15 s and 0.9 s). JSON has its own locator.
+ * A locator that parses YAML `source` with `yaml` on its first call: for the paths js-yaml's
+ * events cannot place (see `yaml-locate.ts`). That parser is 100 times slower than JSON.parse and
+ * 20 times slower than js-yaml (100k operations: 15-20 s, against 0.15 s and 0.9 s).
  */
 function locateYamlOnFirstUse(source: string): Locate {
   let locate: Locate | undefined;
@@ -457,7 +458,7 @@ function parseYaml(source: string, file: string): ParsedDocument {
   if (fast)
     return {
       value: fast.value,
-      locate: locateYamlOnFirstUse(source),
+      locate: yamlValueLocator(source, locateYamlOnFirstUse(source)),
       owned: true,
     };
   const { LineCounter, parseDocument } = yamlLibrary();

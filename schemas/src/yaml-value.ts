@@ -24,7 +24,7 @@ const BOOL = /^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$/;
 const NULL = /^(?:~|[Nn]ull|NULL)?$/;
 
 /** `yaml`'s core schema, scalar for scalar: the same patterns and the same conversions. */
-const CORE_AS_YAML_READS_IT = FAILSAFE_SCHEMA.extend({
+export const CORE_AS_YAML_READS_IT = FAILSAFE_SCHEMA.extend({
   implicit: [
     new Type('tag:yaml.org,2002:null', {
       kind: 'scalar',
