@@ -1,41 +1,12 @@
 import { describe, expect, test } from 'vitest';
-import { LineCounter, parseDocument, stringify } from 'yaml';
-import { yamlLocator } from './locate.ts';
-import { formatPath, type PathSegment } from './path.ts';
+import { stringify } from 'yaml';
+import { expectSameAnswers, referenceLocator, SAMPLE } from './locate.fixtures.ts';
 import { readYamlValue } from './yaml-value.ts';
 import { yamlValueLocator } from './yaml-locate.ts';
 
-/** Every path in a value, outermost first, and some that are not in it. */
-function pathsOf(value: unknown, at: PathSegment[] = []): string[] {
-  const here = formatPath(at);
-  const misses = [`${here}[999]`, `${here}${at.length ? '.' : ''}missing`];
-  if (Array.isArray(value)) {
-    return [here, ...misses, ...value.flatMap((v, i) => pathsOf(v, [...at, i]))];
-  }
-  if (value !== null && typeof value === 'object') {
-    return [here, ...misses, ...Object.entries(value).flatMap(([k, v]) => pathsOf(v, [...at, k]))];
-  }
-  return [here, ...misses];
-}
-
-const workflow = {
-  name: 'wf',
-  labels: { 'app.kubernetes.io/name': 'x', ü: 'ñ', 'quote"d': 'back\\slash', empty: '' },
-  operations: [
-    {
-      id: 'one',
-      type: 'update',
-      items: ['a', 'b'],
-      depends_on: [],
-      steps: [{ name: 's', params: { args: [['x', 1, -2.5e3, true, false, null]], env: {} } }],
-    },
-    { id: 'two', depends_on: ['one'], timeout: 30, nested: [[[]], [{}], [{ k: 'v' }]] },
-  ],
-};
-
 const documents: Record<string, string> = {
-  'as yaml writes it': stringify(workflow),
-  'as JSON': JSON.stringify(workflow, null, 2),
+  'as yaml writes it': stringify(SAMPLE),
+  'as JSON': JSON.stringify(SAMPLE, null, 2),
   'flow style inside block style': `name: wf
 operations: [{id: one, items: [a, b]}, {id: two, depends_on: [one]}]
 labels: {a: 1, b: "two"}
@@ -87,19 +58,13 @@ describe('yamlValueLocator', () => {
     test(`answers as yamlLocator does: ${name}`, () => {
       const read = readYamlValue(source);
       expect(read, 'the fast path reads it').toBeDefined();
-      const lineCounter = new LineCounter();
-      const reference = yamlLocator(
-        parseDocument(source, { lineCounter, uniqueKeys: false }),
-        lineCounter,
-      );
+      const reference = referenceLocator(source);
       let fellBack = 0;
       const locate = yamlValueLocator(source, (path) => {
         fellBack++;
         return reference(path);
       });
-      const paths = pathsOf(read!.value);
-      for (const path of paths) expect(locate(path), path).toEqual(reference(path));
-      expect(paths.filter((p) => locate(p) !== undefined).length).toBeGreaterThan(0);
+      expectSameAnswers(locate, reference, read!.value);
       // Only a list with an empty item needs the slow locator.
       expect(fellBack > 0).toBe(name === 'block scalars, quotes and empty values');
     });
