@@ -486,18 +486,29 @@ function endToEnd(sizes: readonly number[]): void {
  * `muster validate FILE` of the same JSON workflows with the first `depends_on` name of one
  * operation in a hundred misspelt (`op-12` becomes `opp-12`): every problem located in the file,
  * and named with the closest operation id. Against the same read, parse and write as above.
- * Medians of 3. Before the JSON locator and the shared suggestions: 100k operations with 1,000
- * such names took 64 s and 2.2 GB (the file parsed again by `yaml` for its lines: 20 s; each
- * problem copying, listing and comparing with all 100k ids: 40 ms).
+ * The same as YAML, against js-yaml reading it. Medians of 3. Before the JSON locator and the
+ * shared suggestions: 100k operations with 1,000 such names took 64 s and 2.2 GB (the file parsed
+ * again by `yaml` for its lines: 20 s; each problem copying, listing and comparing with all 100k
+ * ids: 40 ms); as YAML with 100 such names, 26.6 s and 1.9 GB before the js-yaml locator.
  */
 function misspelt(sizes: readonly number[]): void {
   const dir = mkdtempSync(join(tmpdir(), 'muster-bench-misspelt-'));
+  const resolve = createRequire(import.meta.url).resolve;
+  const wall = (run: () => void) => {
+    const start = performance.now();
+    run();
+    return performance.now() - start;
+  };
   try {
     console.log('');
     console.log(
-      ['operations', 'misspelt', 'muster validate'.padStart(16), 'read+write'.padStart(12)].join(
-        '  ',
-      ),
+      [
+        'operations',
+        'format',
+        'misspelt',
+        'muster validate'.padStart(16),
+        'read+write'.padStart(12),
+      ].join('  '),
     );
     for (const size of sizes) {
       const workflow = generateWorkflow(size);
@@ -508,45 +519,51 @@ function misspelt(sizes: readonly number[]): void {
         dependencies[0] = dependencies[0]!.replace('op-', 'opp-');
         wrong++;
       });
-      const file = join(dir, `w${size}.json`);
-      writeFileSync(file, JSON.stringify(workflow));
-      const times = [0, 1, 2].map(() => {
-        const start = performance.now();
-        const result = spawnSync(process.execPath, [...musterNodeArgs(), 'validate', file], {
-          encoding: 'utf8',
-          maxBuffer: 1 << 30,
-        });
-        const elapsed = performance.now() - start;
-        const problems = `${result.stdout}${result.stderr}`
-          .split('\n')
-          .filter((l) => l.includes('opp-'));
-        if (result.status !== 2 || problems.length !== wrong) {
-          throw new Error(`muster validate found ${problems.length} of ${wrong} misspelt names`);
-        }
-        return elapsed;
-      });
-      const read = `require('node:fs').readFileSync(${JSON.stringify(file)}, 'utf8')`;
-      const baseline = median(
-        [0, 1, 2].map(() => {
-          const start = performance.now();
-          execFileSync(
-            process.execPath,
-            ['-e', `process.stdout.write(JSON.stringify(JSON.parse(${read})))`],
-            {
-              stdio: ['ignore', 'ignore', 'inherit'],
-            },
-          );
-          return performance.now() - start;
-        }),
-      );
-      console.log(
-        [
-          String(size).padStart(10),
-          String(wrong).padStart(8),
-          `${median(times).toFixed(0)} ms`.padStart(16),
-          `${baseline.toFixed(0)} ms`.padStart(12),
-        ].join('  '),
-      );
+      for (const format of ['json', 'yaml'] as const) {
+        const file = join(dir, `w${size}.${format}`);
+        writeFileSync(file, format === 'json' ? JSON.stringify(workflow) : stringifyYaml(workflow));
+        const times = [0, 1, 2].map(() =>
+          wall(() => {
+            const result = spawnSync(process.execPath, [...musterNodeArgs(), 'validate', file], {
+              encoding: 'utf8',
+              maxBuffer: 1 << 30,
+            });
+            const found = `${result.stdout}${result.stderr}`
+              .split('\n')
+              .filter((l) => l.includes('opp-') && /:\d+:\d+: /.test(l));
+            if (result.status !== 2 || found.length !== wrong) {
+              throw new Error(`muster validate located ${found.length} of ${wrong} misspelt names`);
+            }
+          }),
+        );
+        const read = `require('node:fs').readFileSync(${JSON.stringify(file)}, 'utf8')`;
+        const parse =
+          format === 'json'
+            ? `JSON.parse(${read})`
+            : `require(${JSON.stringify(resolve('js-yaml'))}).load(${read})`;
+        const baseline = median(
+          [0, 1, 2].map(() =>
+            wall(() =>
+              execFileSync(
+                process.execPath,
+                ['-e', `process.stdout.write(JSON.stringify(${parse}))`],
+                {
+                  stdio: ['ignore', 'ignore', 'inherit'],
+                },
+              ),
+            ),
+          ),
+        );
+        console.log(
+          [
+            String(size).padStart(10),
+            format.padEnd(6),
+            String(wrong).padStart(8),
+            `${median(times).toFixed(0)} ms`.padStart(16),
+            `${baseline.toFixed(0)} ms`.padStart(12),
+          ].join('  '),
+        );
+      }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
