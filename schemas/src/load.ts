@@ -200,10 +200,13 @@ interface ReadOptions {
 
 /** Parses and validates one document of `kind`. */
 async function readDocument(
-  source: string,
+  text: string,
   options: ReadOptions,
   kind: DocumentKind,
 ): Promise<{ value: unknown; locate: Locate }> {
+  // A byte order mark, which some Windows editors write: no part of the document (RFC 8259 lets a
+  // JSON reader ignore it, and editors do not count it as a column).
+  const source = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
   if (options.format === 'cue') return readCue(source, options, kind);
   const { value, locate, owned } =
     options.format === 'json' ? parseJson(source, options.file) : parseYaml(source, options.file);

@@ -287,6 +287,35 @@ operations:
     });
   });
 
+  test('a byte order mark at the start is not part of the document, in any format', async () => {
+    const operation = '{id: "a", type: "check", target: "server", timout: 1}';
+    const json = `{"name": "x", "operations": [{"id": "a", "type": "check", "target": "server", "timout": 1}]}`;
+    const cases = [
+      // The file, the misspelt field's line and column (a JSON key's at its opening quote).
+      ['bom.json', json, 1, json.indexOf('"timout"') + 1],
+      [
+        'bom.yaml',
+        `name: x\noperations: [${operation}]\n`,
+        2,
+        'operations: ['.length + operation.indexOf('timout') + 1,
+      ],
+      [
+        'bom.cue',
+        `name: "x"\noperations: [${operation}]\n`,
+        2,
+        'operations: ['.length + operation.indexOf('timout') + 1,
+      ],
+    ] as const;
+    for (const [name, source, line, column] of cases) {
+      const problems = await problemsOf(loadWorkflowFile(await file(name, `\ufeff${source}`)));
+      // Only the misspelt field: the mark is no problem, and columns count from after it.
+      expect(problems.map(brief), name).toEqual([
+        `${line}:operations[0].timout: unknown field "timout"`,
+      ]);
+      expect(problems[0]?.column, name).toBe(column);
+    }
+  });
+
   describe('files that cannot be read', () => {
     test('a missing file is a MusterError naming it', async () => {
       const path = join(dir, 'nope.cue');
