@@ -55,6 +55,24 @@ describe.concurrent('muster plan', () => {
     expect(code).toBe(2);
   });
 
+  test('- plans standard input', async () => {
+    const input = JSON.stringify({
+      name: 'piped',
+      operations: [
+        {
+          id: 'a',
+          type: 'update',
+          target: 'cluster',
+          items: ['c'],
+          steps: [{ name: 's', type: 'echo', params: { message: 'm' } }],
+        },
+      ],
+    });
+    const { code, stdout } = await runCli(['plan', '-', '-o', 'json'], { input });
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({ workflow: 'piped', tasks: [{ id: 'a:c' }] });
+  });
+
   test('a missing file exits 2 and names it', async () => {
     const { code, stdout, stderr } = await runCli(['plan', 'cli/test/fixtures/nope.yaml']);
     expect(stdout).toBe('');

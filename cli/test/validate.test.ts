@@ -30,6 +30,46 @@ async function problemsOf(fixture: string): Promise<string[]> {
 }
 
 describe.concurrent('muster validate', () => {
+  test('- reads standard input: JSON or YAML by its first character, CUE with --format', async () => {
+    const operation = (id: string) =>
+      `{id: "${id}", type: "update", target: "cluster", items: ["c"], steps: [{name: "s", type: "echo", params: {message: "m"}}]}`;
+    const [json, yaml, cue, named] = await Promise.all([
+      runCli(['validate', '-'], {
+        input: JSON.stringify({
+          name: 'piped',
+          operations: [
+            {
+              id: 'a',
+              type: 'update',
+              target: 'cluster',
+              items: ['c'],
+              steps: [{ name: 's', type: 'echo', params: { message: 'm' } }],
+            },
+          ],
+        }),
+      }),
+      runCli(['validate', '-'], {
+        input: `name: piped\noperations:\n  - ${operation('a')}\n  - {id: b, type: update, target: cluster, depends_on: [aa]}\n`,
+      }),
+      runCli(['validate', '--format', 'cue', '-'], {
+        input: `package muster\n\nname: "piped"\noperations: [${operation('a')}]\n`,
+      }),
+      runCli(['validate', '--format', 'yaml', 'cli/test/fixtures/yaml-named.txt']),
+    ]);
+    expect(json).toMatchObject({ code: 0, stdout: 'ok <stdin> (1 operation, 1 task)\n' });
+    expect(yaml.code).toBe(2);
+    expect(lines(yaml.stdout)).toContainEqual(
+      expect.stringMatching(
+        /^<stdin>:4:\d+: operations\[1\]\.depends_on\[0\]: .*did you mean "a"\?$/,
+      ),
+    );
+    expect(cue).toMatchObject({ code: 0, stdout: 'ok <stdin> (1 operation, 1 task)\n' });
+    expect(named).toMatchObject({
+      code: 0,
+      stdout: 'ok cli/test/fixtures/yaml-named.txt (1 operation, 1 task)\n',
+    });
+  });
+
   describe('valid files', () => {
     test('prints ok with the plan size for each example and exits 0', async () => {
       const files = [

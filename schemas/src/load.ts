@@ -85,10 +85,23 @@ const TASKSERV: DocumentKind = {
   what: 'taskserv',
 };
 
+/** The file name that stands for standard input, as in `muster validate -`. */
+export const STDIN = '-';
+
+/** How problems name standard input. */
+const STDIN_NAME = '<stdin>';
+
+/** The name problems give a file: `<stdin>` for `-`, else the path as given. */
+export function fileNameOf(path: string): string {
+  return path === STDIN ? STDIN_NAME : path;
+}
+
 /**
- * Reads and validates a workflow file; the format comes from the extension.
+ * Reads and validates a workflow file; the format comes from the extension unless given.
  *
- * @param path A `.cue`, `.json`, `.yaml` or `.yml` file.
+ * @param path A `.cue`, `.json`, `.yaml` or `.yml` file, or `-` for standard input (JSON when it
+ *   starts with `{` or `[`, else YAML; CUE when `format` says so).
+ * @param options.format The format, whatever the file is named.
  * @returns The workflow, its format and a locator into its source.
  * @throws {MusterError} `MUS2002` when the file cannot be read, `MUS2003` for an unknown extension.
  * @throws {InvalidWorkflowError} With every problem, when the file does not validate.
@@ -98,10 +111,24 @@ const TASKSERV: DocumentKind = {
  * locate('operations[1].depends_on[0]'); // { line: 14, column: 5 }
  * ```
  */
-export async function loadWorkflowFile(path: string): Promise<LoadedWorkflow> {
-  const format = formatOf(path);
+export async function loadWorkflowFile(
+  path: string,
+  options: { readonly format?: WorkflowFormat } = {},
+): Promise<LoadedWorkflow> {
+  if (path === STDIN) {
+    const source = await readStdin();
+    const format = options.format ?? (/^\ufeff?\s*[{[]/.test(source) ? 'json' : 'yaml');
+    return loadWorkflowSource(source, { format, file: STDIN_NAME });
+  }
+  const format = options.format ?? formatOf(path);
   const source = await readSource(path, 'workflow');
   return loadWorkflowSource(source, { format, file: path });
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**

@@ -13,8 +13,10 @@ import {
   type PlanFormat,
 } from '../../../orchestrator/src/plan/render.ts';
 import { renderJsonChunks } from '../../../orchestrator/src/plan/render-json.ts';
+import type { WorkflowFormat } from '../../../schemas/src/load.ts';
 import { formatProblem, InvalidWorkflowError } from '../../../schemas/src/problems.ts';
 import { EXIT_INVALID, reportError } from '../exit.ts';
+import { inputFormatOption } from '../input-format.ts';
 import { writePieces } from '../output/write-pieces.ts';
 import { compileWasmForShortRunsIfSmall } from '../wasm-tier.ts';
 
@@ -27,17 +29,21 @@ export function planCommand(program: Command): void {
   program
     .command('plan')
     .description('show the tasks and the order a workflow file would run in')
-    .argument('<file>', 'a workflow file (.cue, .json, .yaml, .yml)')
+    .argument('<file>', 'a workflow file (.cue, .json, .yaml, .yml), or - for standard input')
     .addOption(
       new Option('-o, --output <format>', 'output format').choices(PLAN_FORMATS).default('table'),
     )
-    .action(async (file: string, flags: { output: PlanFormat }) => {
+    .addOption(inputFormatOption())
+    .action(async (file: string, flags: { output: PlanFormat; format?: WorkflowFormat }) => {
       compileWasmForShortRunsIfSmall([file]);
       // The loader and planner load here, not with the command: `muster --help` need not.
       const { isFileError, loadAndPlanFile } =
         await import('../../../orchestrator/src/plan/load-and-plan.ts');
       try {
-        const { plan } = await loadAndPlanFile(file);
+        const { plan } = await loadAndPlanFile(
+          file,
+          flags.format === undefined ? {} : { format: flags.format },
+        );
         if (flags.output === 'json') {
           await writePieces(process.stdout, renderJsonChunks(plan));
           return;

@@ -8,8 +8,10 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import type { FileValidation } from '../../../orchestrator/src/plan/load-and-plan.ts';
+import type { WorkflowFormat } from '../../../schemas/src/load.ts';
 import { formatProblem } from '../../../schemas/src/problems.ts';
 import { EXIT_ERROR, EXIT_INVALID, EXIT_OK, reportError } from '../exit.ts';
+import { inputFormatOption } from '../input-format.ts';
 import { compileWasmForShortRunsIfSmall } from '../wasm-tier.ts';
 
 /** Output formats of `muster validate`. */
@@ -24,20 +26,27 @@ export function validateCommand(program: Command): void {
   program
     .command('validate')
     .description('check workflow files: schema, names, dependencies, cycles, conflicts')
-    .argument('<file...>', 'workflow files (.cue, .json, .yaml, .yml)')
+    .argument('<file...>', 'workflow files (.cue, .json, .yaml, .yml), or - for standard input')
     .addOption(
       new Option('-o, --output <format>', 'output format')
         .choices(VALIDATE_FORMATS)
         .default('text'),
     )
-    .action(async (files: string[], flags: { output: (typeof VALIDATE_FORMATS)[number] }) => {
-      process.exitCode = await validate(files, flags.output);
-    });
+    .addOption(inputFormatOption())
+    .action(
+      async (
+        files: string[],
+        flags: { output: (typeof VALIDATE_FORMATS)[number]; format?: WorkflowFormat },
+      ) => {
+        process.exitCode = await validate(files, flags.output, flags.format);
+      },
+    );
 }
 
 async function validate(
   files: readonly string[],
   output: (typeof VALIDATE_FORMATS)[number],
+  format: WorkflowFormat | undefined,
 ): Promise<number> {
   compileWasmForShortRunsIfSmall(files);
   // The loader loads here, not with the command: `muster --help` need not.
@@ -46,7 +55,7 @@ async function validate(
   let failed = false;
   for (const file of files) {
     try {
-      const result = await validateWorkflowFile(file);
+      const result = await validateWorkflowFile(file, format === undefined ? {} : { format });
       results.push(result);
       if (output === 'text') process.stdout.write(renderText(result));
     } catch (e: unknown) {

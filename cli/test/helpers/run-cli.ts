@@ -23,12 +23,16 @@ export interface CliResult {
  * Runs the CLI with arguments and collects its exit code and output.
  *
  * @param args The arguments after `muster`.
+ * @param options.input What the CLI reads on standard input.
  *
  * @returns The exit code, stdout and stderr.
  */
-export function runCli(args: readonly string[]): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  options: { readonly input?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [...musterNodeArgs(), ...args],
       {
@@ -44,6 +48,8 @@ export function runCli(args: readonly string[]): Promise<CliResult> {
         resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
       },
     );
+    // Standard input: what was given, or nothing (a command that reads it sees it end).
+    child.stdin?.end(options.input ?? '');
   });
 }
 

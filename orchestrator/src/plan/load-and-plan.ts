@@ -13,8 +13,8 @@
  */
 import { dirname } from 'node:path';
 import { checkInputs } from '../../../schemas/src/inputs.ts';
-import { loadWorkflowFile } from '../../../schemas/src/load.ts';
-import type { LoadedWorkflow } from '../../../schemas/src/load.ts';
+import { fileNameOf, loadWorkflowFile } from '../../../schemas/src/load.ts';
+import type { LoadedWorkflow, WorkflowFormat } from '../../../schemas/src/load.ts';
 import { InvalidWorkflowError, MusterError } from '../../../schemas/src/problems.ts';
 import type { Problem } from '../../../schemas/src/problems.ts';
 import type { Step, Taskserv, Workflow } from '../../../schemas/src/workflow.ts';
@@ -40,6 +40,12 @@ export interface LoadAndPlanOptions {
    * @default the built-in handlers
    */
   readonly registry?: StepRegistry;
+  /**
+   * The file's format, whatever it is named; for `-` (standard input), CUE needs saying.
+   *
+   * @default from the extension; for `-`, JSON when it starts with `{` or `[`, else YAML
+   */
+  readonly format?: WorkflowFormat;
 }
 
 /** A loaded and planned workflow file. */
@@ -71,7 +77,7 @@ export async function loadAndPlanFile(
   path: string,
   options: LoadAndPlanOptions = {},
 ): Promise<LoadedPlan> {
-  const loaded = await loadWorkflowFile(path);
+  const loaded = await loadWorkflowFile(path, formatOption(options));
   const catalog = options.catalog ?? (await loadCatalog());
   return { loaded, plan: planLoadedWorkflow(loaded, catalog, options.registry) };
 }
@@ -183,13 +189,14 @@ export async function validateWorkflowFile(
   path: string,
   options: LoadAndPlanOptions = {},
 ): Promise<FileValidation> {
+  const file = fileNameOf(path);
   let loaded: LoadedWorkflow;
   try {
-    loaded = await loadWorkflowFile(path);
+    loaded = await loadWorkflowFile(path, formatOption(options));
   } catch (e: unknown) {
-    if (e instanceof InvalidWorkflowError) return invalid(path, e.problems);
+    if (e instanceof InvalidWorkflowError) return invalid(file, e.problems);
     if (isFileError(e)) {
-      return invalid(path, [{ code: 'file', path: '', message: e.message, file: path }]);
+      return invalid(file, [{ code: 'file', path: '', message: e.message, file }]);
     }
     throw e;
   }
@@ -197,16 +204,20 @@ export async function validateWorkflowFile(
   try {
     const plan = planLoadedWorkflow(loaded, catalog, options.registry);
     return {
-      file: path,
+      file,
       valid: true,
       problems: [],
       operations: plan.operations.length,
       tasks: plan.tasks.length,
     };
   } catch (e: unknown) {
-    if (e instanceof InvalidWorkflowError) return invalid(path, e.problems);
+    if (e instanceof InvalidWorkflowError) return invalid(file, e.problems);
     throw e;
   }
+}
+
+function formatOption(options: LoadAndPlanOptions): { format?: WorkflowFormat } {
+  return options.format === undefined ? {} : { format: options.format };
 }
 
 /** Loader error codes that are about the file itself, not its content. */
