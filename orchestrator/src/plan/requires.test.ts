@@ -67,6 +67,24 @@ describe('taskserv requires', () => {
     ]);
   });
 
+  test('a requirement many servers lack is one problem naming them', () => {
+    const servers = Array.from({ length: 8 }, (_, i) => ({
+      name: `web-${i}`,
+      // web-2 lists containerd; the others do not.
+      taskservs: i === 2 ? ['containerd', 'kubernetes'] : ['kubernetes'],
+    }));
+    const problems = problemsOf(workflow([install('k8s', ['kubernetes'])], { servers }));
+    expect(problems).toEqual([
+      expect.objectContaining({
+        code: 'missing-requirement',
+        path: 'operations[0].items[0]',
+        message:
+          'kubernetes requires containerd on 7 servers that do not list it (web-0, web-1, web-3, web-4, web-5 and 2 more); add it to their taskservs',
+        hint: 'edit the taskservs of servers[0], servers[1], servers[3], servers[4], servers[5] and 2 more; an operation that installs "containerd" there then runs first',
+      }),
+    ]);
+  });
+
   test('indirect missing requirements say through what', () => {
     const problems = problemsOf(
       workflow([install('h', ['helm'])], { servers: [{ name: 'web-1', taskservs: ['helm'] }] }),

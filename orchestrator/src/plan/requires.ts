@@ -14,7 +14,7 @@
  * @internal
  * @module
  */
-import { connectTasks, operationPath, q, type PlanContext } from './context.ts';
+import { connectTasks, listOf, operationPath, q, type PlanContext } from './context.ts';
 import { findCycles, toCsr, topologicalLevels } from './graph.ts';
 import { unknownTaskserv } from './inventory.ts';
 
@@ -53,6 +53,7 @@ export function addTaskservEdges(ctx: PlanContext): void {
 
   const cyclic = reportRequireCycles(ctx);
   const walker = new RequiresWalker(ctx, cyclic);
+  const missing = new MissingRequirements();
   for (const [server, byName] of installs) {
     const available = uninstalls.get(server);
     for (const [name, tasks] of byName) {
@@ -60,12 +61,7 @@ export function addTaskservEdges(ctx: PlanContext): void {
         const entry = ctx.servers.get(server)!;
         if (!entry.taskservs.has(required)) {
           walker.once(`missing|${server}|${name}|${required}`, () => {
-            ctx.problems.push({
-              code: 'missing-requirement',
-              path: taskPath(ctx, tasks[0]!),
-              message: `${name} on ${server} requires ${required}${via}; add it to ${server}'s taskservs`,
-              hint: `edit servers[${entry.index}].taskservs; an operation that installs ${q(required)} there then runs first`,
-            });
+            missing.add(taskPath(ctx, tasks[0]!), name, required, via, server, entry.index);
           });
           return 'descend';
         }
@@ -91,6 +87,8 @@ export function addTaskservEdges(ctx: PlanContext): void {
       });
     }
   }
+
+  missing.report(ctx);
 
   for (const [server, byName] of uninstalls) {
     const entry = ctx.servers.get(server)!;
@@ -129,6 +127,54 @@ export function addTaskservEdges(ctx: PlanContext): void {
   }
 
   checkConflicts(ctx, installs, uninstalls);
+}
+
+/**
+ * Requirements that servers do not list, one problem for each taskserv, requirement and place in
+ * the file, naming every server it applies to: a fleet of 10k servers that all lack one taskserv
+ * is one problem, not 10k lines that differ only in the server's name.
+ */
+class MissingRequirements {
+  readonly #found = new Map<
+    string,
+    { path: string; name: string; required: string; via: string; servers: Array<[string, number]> }
+  >();
+
+  add(path: string, name: string, required: string, via: string, server: string, index: number) {
+    const key = `${path}\0${name}\0${required}\0${via}`;
+    let found = this.#found.get(key);
+    if (found === undefined)
+      this.#found.set(key, (found = { path, name, required, via, servers: [] }));
+    found.servers.push([server, index]);
+  }
+
+  report(ctx: PlanContext): void {
+    for (const { path, name, required, via, servers } of this.#found.values()) {
+      const installs = `an operation that installs ${q(required)} there then runs first`;
+      if (servers.length === 1) {
+        const [server, index] = servers[0]!;
+        ctx.problems.push({
+          code: 'missing-requirement',
+          path,
+          message: `${name} on ${server} requires ${required}${via}; add it to ${server}'s taskservs`,
+          hint: `edit servers[${index}].taskservs; ${installs}`,
+        });
+        continue;
+      }
+      ctx.problems.push({
+        code: 'missing-requirement',
+        path,
+        message: `${name} requires ${required}${via} on ${servers.length} servers that do not list it (${listOf(
+          servers.map(([server]) => server),
+          5,
+        )}); add it to their taskservs`,
+        hint: `edit the taskservs of ${listOf(
+          servers.map(([, index]) => `servers[${index}]`),
+          5,
+        )}; ${installs}`,
+      });
+    }
+  }
 }
 
 /** `operations[i].items[j]` of a task: where the user asked for it. */
