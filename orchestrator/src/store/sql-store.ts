@@ -13,6 +13,7 @@ import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { StoreError, LeaseLostError } from './errors.ts';
 import type { Attempt, NewRun, RunFilter, RunInfo, RunPage, Store } from './store.ts';
+import { decodePlan, encodePlan } from './plan-encoding.ts';
 import * as t from './tables.ts';
 import { createSqlAgentStore } from './agent-store.ts';
 import { createSqlClusterStore } from './cluster-store.ts';
@@ -33,7 +34,6 @@ import type {
   TaskStatus,
   OperationStatus,
 } from '../engine/types.ts';
-import type { Plan } from '../plan/types.ts';
 
 /** Any drizzle PostgreSQL database, whatever its driver. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -105,6 +105,7 @@ export function createSqlStore(driver: Driver): Store {
               .where(eq(t.runs.idempotency_key, input.idempotencyKey));
             if (existing) return { run: toRun(existing), created: false };
           }
+          const { workflow: _workflow, plan: _plan, ...infoColumns } = getTableColumns(t.runs);
           const [row] = await tx
             .insert(t.runs)
             .values({
@@ -112,7 +113,7 @@ export function createSqlStore(driver: Driver): Store {
               name: input.name,
               status: 'pending',
               workflow: input.workflow,
-              plan: input.plan,
+              plan: encodePlan(input.plan),
               labels: { ...input.labels },
               idempotency_key: input.idempotencyKey ?? null,
               ...(input.lease
@@ -123,7 +124,8 @@ export function createSqlStore(driver: Driver): Store {
                   }
                 : {}),
             })
-            .returning();
+            // Not the plan and workflow it was given: reading them back cost as much as writing.
+            .returning(infoColumns);
           const operations = input.plan.operations.map((op, position) => ({
             id: op.id,
             position,
@@ -145,7 +147,10 @@ export function createSqlStore(driver: Driver): Store {
             select ${input.id}, k.id, k.operation_id, k.position, k.queue, 'pending'
             from jsonb_to_recordset(${JSON.stringify(tasks)}::jsonb)
               as k(id text, operation_id text, position int, queue text)`);
-          return { run: toRun(row!), created: true };
+          return {
+            run: { ...toRunInfo(row!), plan: input.plan, workflow: input.workflow },
+            created: true,
+          };
         }),
       ),
 
@@ -530,7 +535,7 @@ function commitRow(result: unknown): { n: number; ids: Map<number, number> } {
 }
 
 function toRun(r: t.RunRow): Run {
-  return { ...toRunInfo(r), plan: r.plan as Plan, workflow: r.workflow };
+  return { ...toRunInfo(r), plan: decodePlan(r.plan), workflow: r.workflow };
 }
 
 function toRunInfo(r: Omit<t.RunRow, 'plan' | 'workflow'>): RunInfo {
