@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { lines, runCli } from './helpers/run-cli.ts';
 
@@ -56,21 +57,10 @@ describe.concurrent('muster plan', () => {
   });
 
   test('- plans standard input', async () => {
-    const input = JSON.stringify({
-      name: 'piped',
-      operations: [
-        {
-          id: 'a',
-          type: 'update',
-          target: 'cluster',
-          items: ['c'],
-          steps: [{ name: 's', type: 'echo', params: { message: 'm' } }],
-        },
-      ],
-    });
+    const input = readFileSync(new URL('./fixtures/valid.json', import.meta.url), 'utf8');
     const { code, stdout } = await runCli(['plan', '-', '-o', 'json'], { input });
     expect(code).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ workflow: 'piped', tasks: [{ id: 'a:c' }] });
+    expect(JSON.parse(stdout)).toMatchObject({ workflow: 'valid', tasks: [{ id: 'hello:local' }] });
   });
 
   test('a missing file exits 2 and names it', async () => {

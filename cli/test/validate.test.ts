@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { lines, runCli } from './helpers/run-cli.ts';
 
@@ -35,18 +36,7 @@ describe.concurrent('muster validate', () => {
       `{id: "${id}", type: "update", target: "cluster", items: ["c"], steps: [{name: "s", type: "echo", params: {message: "m"}}]}`;
     const [json, yaml, cue, named] = await Promise.all([
       runCli(['validate', '-'], {
-        input: JSON.stringify({
-          name: 'piped',
-          operations: [
-            {
-              id: 'a',
-              type: 'update',
-              target: 'cluster',
-              items: ['c'],
-              steps: [{ name: 's', type: 'echo', params: { message: 'm' } }],
-            },
-          ],
-        }),
+        input: readFileSync(new URL('./fixtures/valid.json', import.meta.url), 'utf8'),
       }),
       runCli(['validate', '-'], {
         input: `name: piped\noperations:\n  - ${operation('a')}\n  - {id: b, type: update, target: cluster, depends_on: [aa]}\n`,
