@@ -96,7 +96,8 @@ export function yamlValueLocator(source: string, fallback: Locate): Locate {
       } else if (typeof segment === 'string' && kind === MAPPING) {
         // Keys and values alternate.
         while (child >= 0 && nodes.text[child] !== segment) {
-          child = nodes.nextSibling[nodes.nextSibling[child]!]!;
+          const value = nodes.nextSibling[child]!;
+          child = value < 0 ? -1 : nodes.nextSibling[value]!;
         }
         const value = child < 0 ? -1 : nodes.nextSibling[child]!;
         if (value < 0) return undefined;
