@@ -35,6 +35,9 @@ import type {
   OperationStatus,
 } from '../engine/types.ts';
 
+/** The columns of a run but its workflow and plan: listings and answers that need no more. */
+const { workflow: _workflow, plan: _plan, ...RUN_INFO_COLUMNS } = getTableColumns(t.runs);
+
 /** Any drizzle PostgreSQL database, whatever its driver. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyPgDatabase = PgDatabase<PgQueryResultHKT, any, any>;
@@ -105,7 +108,6 @@ export function createSqlStore(driver: Driver): Store {
               .where(eq(t.runs.idempotency_key, input.idempotencyKey));
             if (existing) return { run: toRun(existing), created: false };
           }
-          const { workflow: _workflow, plan: _plan, ...infoColumns } = getTableColumns(t.runs);
           const [row] = await tx
             .insert(t.runs)
             .values({
@@ -125,7 +127,7 @@ export function createSqlStore(driver: Driver): Store {
                 : {}),
             })
             // Not the plan and workflow it was given: reading them back cost as much as writing.
-            .returning(infoColumns);
+            .returning(RUN_INFO_COLUMNS);
           const operations = input.plan.operations.map((op, position) => ({
             id: op.id,
             position,
@@ -190,9 +192,8 @@ export function createSqlStore(driver: Driver): Store {
           );
         }
         // Without the workflow and plan columns: a page of big runs stays a small read.
-        const { workflow: _workflow, plan: _plan, ...infoColumns } = getTableColumns(t.runs);
         const rows = await db
-          .select(infoColumns)
+          .select(RUN_INFO_COLUMNS)
           .from(t.runs)
           .where(conditions.length ? and(...conditions) : undefined)
           .orderBy(desc(t.runs.created_at), desc(t.runs.id))
@@ -237,8 +238,7 @@ export function createSqlStore(driver: Driver): Store {
 
     runOverview: (id) =>
       wrap('runOverview', async () => {
-        const { workflow: _workflow, plan: _plan, ...infoColumns } = getTableColumns(t.runs);
-        const [row] = await db.select(infoColumns).from(t.runs).where(eq(t.runs.id, id));
+        const [row] = await db.select(RUN_INFO_COLUMNS).from(t.runs).where(eq(t.runs.id, id));
         if (!row) return undefined;
         const [operations, counts] = await Promise.all([
           db
