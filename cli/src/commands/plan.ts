@@ -9,10 +9,9 @@ import { Option } from 'commander';
 import type { Command } from 'commander';
 import {
   PLAN_FORMATS,
-  renderPlan,
+  renderPlanChunks,
   type PlanFormat,
 } from '../../../orchestrator/src/plan/render.ts';
-import { renderJsonChunks } from '../../../orchestrator/src/plan/render-json.ts';
 import type { WorkflowFormat } from '../../../schemas/src/load.ts';
 import { formatProblem, InvalidWorkflowError } from '../../../schemas/src/problems.ts';
 import { EXIT_INVALID, reportError } from '../exit.ts';
@@ -44,12 +43,7 @@ export function planCommand(program: Command): void {
           file,
           flags.format === undefined ? {} : { format: flags.format },
         );
-        if (flags.output === 'json') {
-          await writePieces(process.stdout, renderJsonChunks(plan));
-          return;
-        }
-        const text = renderPlan(plan, flags.output);
-        process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+        await writePieces(process.stdout, renderPlanChunks(plan, flags.output));
       } catch (e: unknown) {
         if (e instanceof InvalidWorkflowError) {
           process.stderr.write(e.problems.map((p) => `${formatProblem(p)}\n`).join(''));

@@ -14,26 +14,35 @@ import type { Plan, PlannedOperation, PlannedTask } from './types.ts';
  * @returns A `digraph` ending in a newline.
  */
 export function renderDot(plan: Plan): string {
+  return Array.from(renderDotChunks(plan)).join('');
+}
+
+/**
+ * {@link renderDot}'s text in pieces of {@link LINES_PER_PIECE} lines, for writing a large plan as
+ * it is made: at 100k operations the picture is 20 MB, and holding its 500k lines until the end
+ * cost more than making them.
+ */
+export function renderDotChunks(plan: Plan): Generator<string> {
+  return piecesOf(dotLines(plan));
+}
+
+function* dotLines(plan: Plan): Generator<string> {
   const tasksById = new Map(plan.tasks.map((t) => [t.id, t]));
-  const lines = [
-    `digraph ${dotString(plan.workflow)} {`,
-    '  rankdir=TB;',
-    ...(plan.barriers?.length ? ['  compound=true;'] : []),
-    '  node [shape=box, style=rounded];',
-  ];
+  yield `digraph ${dotString(plan.workflow)} {`;
+  yield '  rankdir=TB;';
+  if (plan.barriers?.length) yield '  compound=true;';
+  yield '  node [shape=box, style=rounded];';
   for (const operation of plan.operations) {
-    lines.push(
-      `  subgraph ${dotString(`cluster_${operation.id}`)} {`,
-      `    label=${dotString(operationLabel(operation))};`,
-    );
+    yield `  subgraph ${dotString(`cluster_${operation.id}`)} {`;
+    yield `    label=${dotString(operationLabel(operation))};`;
     for (const id of operation.tasks) {
-      lines.push(`    ${dotString(id)} [label=${dotString(taskLabel(tasksById.get(id)!))}];`);
+      yield `    ${dotString(id)} [label=${dotString(taskLabel(tasksById.get(id)!))}];`;
     }
-    lines.push('  }');
+    yield '  }';
   }
   for (const edge of plan.edges) {
     const style = edge.type === 'soft' ? ' [style=dashed]' : '';
-    lines.push(`  ${dotString(edge.from)} -> ${dotString(edge.to)}${style};`);
+    yield `  ${dotString(edge.from)} -> ${dotString(edge.to)}${style};`;
   }
   // A barrier is drawn from cluster to cluster: an edge between a task of each, clipped at the
   // clusters' borders (`compound=true`).
@@ -43,12 +52,9 @@ export function renderDot(plan: Plan): string {
     const to = firstTask.get(barrier.to);
     if (from === undefined || to === undefined) continue;
     const style = barrier.type === 'soft' ? ', style=dashed' : '';
-    lines.push(
-      `  ${dotString(from)} -> ${dotString(to)} [ltail=${dotString(`cluster_${barrier.from}`)}, lhead=${dotString(`cluster_${barrier.to}`)}${style}];`,
-    );
+    yield `  ${dotString(from)} -> ${dotString(to)} [ltail=${dotString(`cluster_${barrier.from}`)}, lhead=${dotString(`cluster_${barrier.to}`)}${style}];`;
   }
-  lines.push('}');
-  return `${lines.join('\n')}\n`;
+  yield '}';
 }
 
 /**
@@ -58,27 +64,48 @@ export function renderDot(plan: Plan): string {
  * @returns The flowchart ending in a newline.
  */
 export function renderMermaid(plan: Plan): string {
+  return Array.from(renderMermaidChunks(plan)).join('');
+}
+
+/** {@link renderMermaid}'s text in pieces of {@link LINES_PER_PIECE} lines (see renderDotChunks). */
+export function renderMermaidChunks(plan: Plan): Generator<string> {
+  return piecesOf(mermaidLines(plan));
+}
+
+function* mermaidLines(plan: Plan): Generator<string> {
   const names = new MermaidIds();
   const tasksById = new Map(plan.tasks.map((t) => [t.id, t]));
-  const lines = ['flowchart TD'];
+  yield 'flowchart TD';
   for (const operation of plan.operations) {
-    lines.push(
-      `  subgraph ${names.get('op', operation.id)}["${mermaidText(operationLabel(operation))}"]`,
-    );
+    yield `  subgraph ${names.get('op', operation.id)}["${mermaidText(operationLabel(operation))}"]`;
     for (const id of operation.tasks) {
-      lines.push(`    ${names.get('t', id)}["${mermaidText(taskLabel(tasksById.get(id)!))}"]`);
+      yield `    ${names.get('t', id)}["${mermaidText(taskLabel(tasksById.get(id)!))}"]`;
     }
-    lines.push('  end');
+    yield '  end';
   }
   for (const edge of plan.edges) {
     const arrow = edge.type === 'soft' ? '-.->' : '-->';
-    lines.push(`  ${names.get('t', edge.from)} ${arrow} ${names.get('t', edge.to)}`);
+    yield `  ${names.get('t', edge.from)} ${arrow} ${names.get('t', edge.to)}`;
   }
   for (const barrier of plan.barriers ?? []) {
     const arrow = barrier.type === 'soft' ? '-.->' : '-->';
-    lines.push(`  ${names.get('op', barrier.from)} ${arrow} ${names.get('op', barrier.to)}`);
+    yield `  ${names.get('op', barrier.from)} ${arrow} ${names.get('op', barrier.to)}`;
   }
-  return `${lines.join('\n')}\n`;
+}
+
+/** Lines joined into a piece at a time, each line ending in a newline. */
+const LINES_PER_PIECE = 1024;
+
+function* piecesOf(lines: Iterable<string>): Generator<string> {
+  let batch: string[] = [];
+  for (const line of lines) {
+    batch.push(line);
+    if (batch.length === LINES_PER_PIECE) {
+      yield `${batch.join('\n')}\n`;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield `${batch.join('\n')}\n`;
 }
 
 function operationLabel(o: PlannedOperation): string {
@@ -91,8 +118,11 @@ function taskLabel(t: PlannedTask): string {
 
 /** A DOT quoted string: backslashes, quotes and newlines escaped. */
 function dotString(text: string): string {
+  if (!DOT_ESCAPED.test(text)) return `"${text}"`;
   return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
 }
+
+const DOT_ESCAPED = /[\\"\n]/;
 
 /** Text inside a Mermaid `["…"]` label, where quotes and angle brackets must be entities. */
 function mermaidText(text: string): string {

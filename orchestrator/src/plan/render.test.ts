@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { renderPlan, type Plan } from './index.ts';
+import { renderPlanChunks } from './render.ts';
 import { planDocument, renderJsonChunks } from './render-json.ts';
 import { chainOfOperations, echo, plan, workflow } from './plan.fixtures.ts';
 
@@ -206,6 +207,29 @@ describe('renderPlan', () => {
       expect(Array.from(renderJsonChunks(p)).join('')).toBe(text);
     }
     expect(Array.from(renderJsonChunks(chain)).length).toBeGreaterThan(8);
+  });
+
+  test('dot and mermaid come in pieces of whole lines, joining to the same picture', () => {
+    // 1,100 operations of two tasks: several thousand lines, several pieces.
+    const chain = plan(workflow(chainOfOperations(1_100, ['a', 'b'])));
+    const operations = chain.operations.length;
+    const expected = {
+      // digraph, rankdir, node, then per operation its subgraph, label, tasks and }, then edges, }.
+      dot: 3 + operations * 5 + chain.edges.length + 1,
+      // flowchart, then per operation its subgraph, tasks and end, then edges.
+      mermaid: 1 + operations * 4 + chain.edges.length,
+    };
+    for (const format of ['dot', 'mermaid'] as const) {
+      const pieces = Array.from(renderPlanChunks(chain, format));
+      expect(pieces.length).toBeGreaterThan(3);
+      for (const piece of pieces) expect(piece.endsWith('\n')).toBe(true);
+      const text = pieces.join('');
+      expect(text).toBe(renderPlan(chain, format));
+      const lines = text.split('\n');
+      expect(lines.pop()).toBe('');
+      expect(lines).toHaveLength(expected[format]);
+      expect(lines.filter((l) => l.trim() === '')).toEqual([]);
+    }
   });
 
   describe('barriers', () => {

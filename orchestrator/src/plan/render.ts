@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { renderDot, renderMermaid } from './render-graph.ts';
-import { renderJson } from './render-json.ts';
+import { renderDot, renderDotChunks, renderMermaid, renderMermaidChunks } from './render-graph.ts';
+import { renderJson, renderJsonChunks } from './render-json.ts';
 import { renderTable } from './render-table.ts';
 import type { Plan } from './types.ts';
 
@@ -36,5 +36,25 @@ export function renderPlan(plan: Plan, format: PlanFormat): string {
       return renderDot(plan);
     case 'mermaid':
       return renderMermaid(plan);
+  }
+}
+
+/**
+ * {@link renderPlan}'s text in pieces, for writing a large plan as it is made (see `writePieces`).
+ *
+ * @param plan The plan.
+ * @param format As for {@link renderPlan}.
+ * @returns The pieces, joining to what `renderPlan` returns.
+ */
+export function renderPlanChunks(plan: Plan, format: PlanFormat): Iterable<string> {
+  switch (format) {
+    case 'table':
+      return [renderTable(plan)];
+    case 'json':
+      return renderJsonChunks(plan);
+    case 'dot':
+      return renderDotChunks(plan);
+    case 'mermaid':
+      return renderMermaidChunks(plan);
   }
 }
