@@ -135,7 +135,7 @@ export const ValidateResultSchema = v.looseObject({
 });
 export type ValidateResult = v.InferOutput<typeof ValidateResultSchema>;
 
-/** The JSON plan (`renderJson` of `orchestrator/src/plan`): the fields the CLI reads. */
+/** The JSON plan (`renderJsonChunks` of `orchestrator/src/plan`): the fields the CLI reads. */
 export const ApiPlanSchema = v.looseObject({
   workflow: v.string(),
   type: v.string(),

@@ -6,19 +6,9 @@
 import type { Plan, PlanBarrier, PlanEdge, PlannedOperation, PlannedTask } from './types.ts';
 
 /**
- * Renders a plan as indented JSON: `{ workflow, type, operations, tasks, edges, barriers }`.
- *
- * @param plan The plan.
- * @returns The JSON text ending in a newline.
- */
-export function renderJson(plan: Plan): string {
-  return Array.from(renderJsonChunks(plan)).join('');
-}
-
-/**
- * The text of {@link renderJson} in pieces of {@link BATCH} list elements, for writing a large
- * plan as it is made: at 100k operations the whole text is 132 MB, and building it as one string
- * cost more than planning.
+ * A plan as indented JSON, `{ workflow, type, operations, tasks, edges, barriers }` and a newline,
+ * in pieces of {@link BATCH} list elements, for writing a large plan as it is made: at 100k
+ * operations the whole text is 132 MB, and building it as one string cost more than planning.
  *
  * Each piece is one `JSON.stringify` of `{ [list]: elements }` with the wrapper's first and last
  * lines cut off: the elements come out at the depth they have in the document, so the pieces join
@@ -74,7 +64,7 @@ function* listChunks<T>(
 }
 
 /**
- * The plan as the document {@link renderJson} writes, in its key order:
+ * The plan as the document {@link renderJsonChunks} writes, in its key order:
  * `JSON.stringify(planDocument(plan), null, 2)` is the text, without the last newline.
  *
  * @param plan The plan.

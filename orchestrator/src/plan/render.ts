@@ -3,8 +3,8 @@
  *
  * @module
  */
-import { renderDot, renderDotChunks, renderMermaid, renderMermaidChunks } from './render-graph.ts';
-import { renderJson, renderJsonChunks } from './render-json.ts';
+import { renderDotChunks, renderMermaidChunks } from './render-graph.ts';
+import { renderJsonChunks } from './render-json.ts';
 import { renderTable } from './render-table.ts';
 import type { Plan } from './types.ts';
 
@@ -27,16 +27,7 @@ export type PlanFormat = (typeof PLAN_FORMATS)[number];
  * ```
  */
 export function renderPlan(plan: Plan, format: PlanFormat): string {
-  switch (format) {
-    case 'table':
-      return renderTable(plan);
-    case 'json':
-      return renderJson(plan);
-    case 'dot':
-      return renderDot(plan);
-    case 'mermaid':
-      return renderMermaid(plan);
-  }
+  return Array.from(renderPlanChunks(plan, format)).join('');
 }
 
 /**
