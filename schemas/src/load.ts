@@ -113,7 +113,7 @@ export function fileNameOf(path: string): string {
  */
 export async function loadWorkflowFile(
   path: string,
-  options: { readonly format?: WorkflowFormat } = {},
+  options: { readonly format?: WorkflowFormat | undefined } = {},
 ): Promise<LoadedWorkflow> {
   if (path === STDIN) {
     const source = await readStdin();

@@ -39,10 +39,7 @@ export function planCommand(program: Command): void {
       const { isFileError, loadAndPlanFile } =
         await import('../../../orchestrator/src/plan/load-and-plan.ts');
       try {
-        const { plan } = await loadAndPlanFile(
-          file,
-          flags.format === undefined ? {} : { format: flags.format },
-        );
+        const { plan } = await loadAndPlanFile(file, { format: flags.format });
         await writePieces(process.stdout, renderPlanChunks(plan, flags.output));
       } catch (e: unknown) {
         if (e instanceof InvalidWorkflowError) {

@@ -55,7 +55,7 @@ async function validate(
   let failed = false;
   for (const file of files) {
     try {
-      const result = await validateWorkflowFile(file, format === undefined ? {} : { format });
+      const result = await validateWorkflowFile(file, { format });
       results.push(result);
       if (output === 'text') process.stdout.write(renderText(result));
     } catch (e: unknown) {

@@ -45,7 +45,7 @@ export interface LoadAndPlanOptions {
    *
    * @default from the extension; for `-`, JSON when it starts with `{` or `[`, else YAML
    */
-  readonly format?: WorkflowFormat;
+  readonly format?: WorkflowFormat | undefined;
 }
 
 /** A loaded and planned workflow file. */
@@ -77,7 +77,7 @@ export async function loadAndPlanFile(
   path: string,
   options: LoadAndPlanOptions = {},
 ): Promise<LoadedPlan> {
-  const loaded = await loadWorkflowFile(path, formatOption(options));
+  const loaded = await loadWorkflowFile(path, { format: options.format });
   const catalog = options.catalog ?? (await loadCatalog());
   return { loaded, plan: planLoadedWorkflow(loaded, catalog, options.registry) };
 }
@@ -192,7 +192,7 @@ export async function validateWorkflowFile(
   const file = fileNameOf(path);
   let loaded: LoadedWorkflow;
   try {
-    loaded = await loadWorkflowFile(path, formatOption(options));
+    loaded = await loadWorkflowFile(path, { format: options.format });
   } catch (e: unknown) {
     if (e instanceof InvalidWorkflowError) return invalid(file, e.problems);
     if (isFileError(e)) {
@@ -214,10 +214,6 @@ export async function validateWorkflowFile(
     if (e instanceof InvalidWorkflowError) return invalid(file, e.problems);
     throw e;
   }
-}
-
-function formatOption(options: LoadAndPlanOptions): { format?: WorkflowFormat } {
-  return options.format === undefined ? {} : { format: options.format };
 }
 
 /** Loader error codes that are about the file itself, not its content. */
