@@ -86,7 +86,7 @@ const TASKSERV: DocumentKind = {
 };
 
 /** The file name that stands for standard input, as in `muster validate -`. */
-export const STDIN = '-';
+const STDIN = '-';
 
 /** How problems name standard input. */
 const STDIN_NAME = '<stdin>';
