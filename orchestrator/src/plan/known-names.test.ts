@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'vitest';
+import { seededRandom } from '../../../bench/plan.ts';
+import { didYouMean } from '../../../schemas/src/problems.ts';
 import { KnownNames } from './known-names.ts';
 
 describe('KnownNames', () => {
@@ -31,5 +33,49 @@ describe('KnownNames', () => {
     const names = new KnownNames(() => ['alpha', 'beta']);
     expect(names.suggest('zzzzzz')).toBeUndefined();
     expect(new KnownNames(() => []).suggest('x')).toBeUndefined();
+  });
+});
+
+describe('KnownNames among many names', () => {
+  const random = seededRandom(7);
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+  const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789-_';
+  const word = (length: number) => Array.from({ length }, () => pick([...ALPHABET])).join('');
+  /** `name` with one random insertion, deletion or substitution. */
+  const edit = (name: string): string => {
+    const at = Math.floor(random() * (name.length + 1));
+    const kind = pick(['insert', 'delete', 'substitute'] as const);
+    if (kind === 'insert') return name.slice(0, at) + pick([...ALPHABET]) + name.slice(at);
+    if (at === name.length) return name;
+    return name.slice(0, at) + (kind === 'delete' ? '' : pick([...ALPHABET])) + name.slice(at + 1);
+  };
+
+  test('suggest gives the answer of comparing with every name, ties to the first listed', () => {
+    for (let round = 0; round < 20; round++) {
+      // Short names over a small alphabet, some repeated: many names one edit from each other.
+      const names = Array.from({ length: 300 + Math.floor(random() * 700) }, () =>
+        word(1 + Math.floor(random() * 6)),
+      );
+      names.push(...names.slice(0, 20));
+      const known = new KnownNames(() => names, Infinity);
+      for (let q = 0; q < 60; q++) {
+        const base = pick(names);
+        const name = pick([edit(base), edit(edit(base)), word(1 + Math.floor(random() * 8)), '']);
+        expect(known.suggest(name), `${name} among ${names.length} names`).toBe(
+          didYouMean(name, names),
+        );
+      }
+    }
+  });
+
+  test('a name one edit from one of 100k is suggested without spending the budget', () => {
+    const ids = Array.from({ length: 100_000 }, (_, i) => `op-${i}`);
+    const known = new KnownNames(() => ids, 0);
+    expect(known.suggest('opp-45678')).toBe('did you mean "op-45678"?');
+    expect(known.suggest('op-4567x8')).toBe('did you mean "op-45678"?');
+    expect(known.suggest('op_99999')).toBe('did you mean "op-99999"?');
+    // Two edits away: that takes comparisons, and there is no budget left for them.
+    expect(known.suggest('opp-4567x')).toBeUndefined();
+    expect(new KnownNames(() => ids).suggest('opp-4567x')).toBe(didYouMean('opp-4567x', ids));
   });
 });
