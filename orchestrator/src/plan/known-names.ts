@@ -48,11 +48,6 @@ export class KnownNames {
     return (this.#names ??= [...this.#read()]);
   }
 
-  /** How many names there are. */
-  get size(): number {
-    return this.#all.length;
-  }
-
   /** `a, b, … or 99988 more`: the names, as a problem's `expected` lists them. */
   choices(): string {
     return (this.#choices ??= listOf(this.#all, 12, 'or'));
