@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { formatPath } from '../../../schemas/src/path.ts';
 import { didYouMean, type Problem } from '../../../schemas/src/problems.ts';
 import type { Server, Step, Workflow } from '../../../schemas/src/workflow.ts';
 import type { Plan, PlannedTask } from '../plan/types.ts';
@@ -335,14 +336,11 @@ function templatesIn(value: unknown): readonly FoundTemplate[] {
   return found ?? NONE;
 }
 
-/** `.name`, `[2]` and `["odd key"]` steps, joined. */
+/** `.name`, `[2]` and `["odd key"]` steps, joined as every other problem path is. */
 function pathOf(keys: ReadonlyArray<string | number>): string {
-  let path = '';
-  for (const k of keys) {
-    if (typeof k === 'number') path += `[${k}]`;
-    else path += /^[A-Za-z_][\w-]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`;
-  }
-  return path;
+  const path = formatPath(keys);
+  // formatPath starts a path with its first name bare; here it continues the step's path.
+  return path === '' || path.startsWith('[') ? path : `.${path}`;
 }
 
 /** Where each step the workflow writes sits in the file. */

@@ -280,7 +280,7 @@ describe('templates', () => {
                 type: 'custom',
                 handler: 'x',
                 params: {
-                  env: { 'MY VAR': '{{ nope3 }}', plain: 'fine' },
+                  env: { 'MY VAR': '{{ nope3 }}', plain: 'fine', $ref: '{{ nope6 }}' },
                   args: ['ok', ['{{ nope4 }}']],
                 },
                 rollback: {
@@ -297,6 +297,8 @@ describe('templates', () => {
       expect(found.map((f) => f.replace(/^\S+ /, ''))).toEqual(
         [
           'operations[0].steps[0].params.env["MY VAR"]: {{ nope3 }} names variable "nope3", which does not exist',
+          // Spelt as every other problem path: `$` and `#` keys bare, as formatPath writes them.
+          'operations[0].steps[0].params.env.$ref: {{ nope6 }} names variable "nope6", which does not exist',
           'operations[0].steps[0].params.args[1][0]: {{ nope4 }} names variable "nope4", which does not exist',
           'operations[0].steps[0].rollback.params.args[1]: {{ nope5 }} names variable "nope5", which does not exist',
           'taskservs[0].install[0].params.message: {{ inputs.nope }} names input "nope", which does not exist (known: version)',
