@@ -61,7 +61,7 @@ export class KnownNames {
     if (this.#suggestions.has(name)) return this.#suggestions.get(name);
     const names = this.#all;
     let hint: string | undefined;
-    const near = this.#oneEditAway(name);
+    const near = this.#withinOneEdit(name);
     if (near !== undefined) hint = `did you mean "${near}"?`;
     else if (names.length <= this.#budget) {
       this.#budget -= names.length;
@@ -72,12 +72,12 @@ export class KnownNames {
   }
 
   /**
-   * The name itself when known, else the first known name (in list order) one edit (insertion, deletion or substitution of
-   * one character) from `name`: what comparing it with every name would pick, since no other name
-   * can be closer. Undefined when there is none, or when there are too few names for the lookups
-   * to cost less than the comparisons.
+   * `name` itself when known, else the first known name (in list order) one edit from it (one
+   * character inserted, deleted or replaced): what comparing it with every name would pick, since
+   * no other name can be closer. Undefined when there is none, or when there are too few names
+   * for the lookups to cost less than the comparisons.
    */
-  #oneEditAway(name: string): string | undefined {
+  #withinOneEdit(name: string): string | undefined {
     const names = this.#all;
     // Even with a one-character alphabet, that many variants: no lookup table is worth building.
     if (3 * name.length + 2 >= names.length) return undefined;
