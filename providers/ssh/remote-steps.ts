@@ -24,6 +24,7 @@ import {
   type FileWriteParams,
   type FileWriteRollbackData,
 } from '../../orchestrator/src/steps/file-write.ts';
+import { lineSplitter } from '../../orchestrator/src/steps/line-splitter.ts';
 import { createStepRegistry } from '../../orchestrator/src/steps/registry.ts';
 import {
   parseOutputFile,
@@ -280,32 +281,6 @@ function exitFailure(params: ScriptParams, exit: ScriptExit): StepFailure {
   }
   const how = exit.signal ? `was killed by SIG${exit.signal}` : `exited with code ${exit.code}`;
   return new StepFailure('exit-code', `${name} ${how}${last ? `: ${last}` : ''}`, { details });
-}
-
-/** The longest line passed to `ctx.log`; longer ones are split. */
-const MAX_LINE = 64 * 1024;
-
-function lineSplitter(emit: (line: string) => void) {
-  let rest = '';
-  const out = (line: string) => {
-    const text = line.endsWith('\r') ? line.slice(0, -1) : line;
-    for (let i = 0; i < text.length || i === 0; i += MAX_LINE) emit(text.slice(i, i + MAX_LINE));
-  };
-  return {
-    push: (chunk: string) => {
-      const parts = (rest + chunk).split('\n');
-      rest = parts.pop() ?? '';
-      for (const part of parts) out(part);
-      while (rest.length > MAX_LINE) {
-        emit(rest.slice(0, MAX_LINE));
-        rest = rest.slice(MAX_LINE);
-      }
-    },
-    flush: () => {
-      if (rest !== '') out(rest);
-      rest = '';
-    },
-  };
 }
 
 /** A new file's mode when `mode` is not given: what a umask of 022 gives. */

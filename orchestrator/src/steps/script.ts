@@ -13,6 +13,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as v from 'valibot';
+import { lineSplitter } from './line-splitter.ts';
 import { signalProcessGroup, waitForProcessGroupExit } from './process-group.ts';
 import {
   abortFailure,
@@ -71,9 +72,6 @@ export interface ScriptStepOptions {
    */
   readonly stderrTailLines?: number;
 }
-
-/** The longest line passed to `ctx.log`; longer ones are split. */
-const MAX_LINE = 64 * 1024;
 
 /** Creates a `script` step handler. */
 export function createScriptStep(options: ScriptStepOptions = {}): StepHandler<ScriptParams> {
@@ -274,33 +272,6 @@ function exitFailure(params: ScriptParams, exit: ProcessExit): StepFailure {
   }
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
   return new StepFailure('exit-code', `${name} ${how}${last ? `: ${last}` : ''}`, { details });
-}
-
-/** Splits a text stream into lines (without `\n` or `\r\n`), passing each to `emit`. */
-function lineSplitter(emit: (line: string) => void): {
-  push: (chunk: string) => void;
-  flush: () => void;
-} {
-  let rest = '';
-  const out = (line: string) => {
-    const text = line.endsWith('\r') ? line.slice(0, -1) : line;
-    for (let i = 0; i < text.length || i === 0; i += MAX_LINE) emit(text.slice(i, i + MAX_LINE));
-  };
-  return {
-    push: (chunk) => {
-      const parts = (rest + chunk).split('\n');
-      rest = parts.pop() ?? '';
-      for (const part of parts) out(part);
-      while (rest.length > MAX_LINE) {
-        emit(rest.slice(0, MAX_LINE));
-        rest = rest.slice(MAX_LINE);
-      }
-    },
-    flush: () => {
-      if (rest !== '') out(rest);
-      rest = '';
-    },
-  };
 }
 
 const OUTPUT_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
