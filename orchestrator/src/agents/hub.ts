@@ -427,23 +427,7 @@ export class AgentHub {
    */
   serve(assignment: TaskAssignment, relay: DispatchRelay): void {
     const server = assignment.task.queue.slice('server:'.length);
-    const onAbort = () => this.abort(entry);
-    const entry: Entry = {
-      assignment,
-      hooks: { signal: relay.signal, output: () => {}, step: () => {} },
-      server,
-      relay,
-      state: 'queued',
-      aborted: false,
-      inflight: undefined,
-      waitTimer: undefined,
-      settle: (report, at) => {
-        if (entry.state === 'settled') return;
-        entry.state = 'settled';
-        relay.signal.removeEventListener('abort', onAbort);
-        relay.settle(report, at);
-      },
-    };
+    const { entry, onAbort } = this.relayedEntry(assignment, server, relay, 'queued');
     const s = this.sessions.get(server);
     if (this.closed || !s?.link || s.draining) return relay.release();
     if (relay.signal.aborted) {
@@ -454,6 +438,37 @@ export class AgentHub {
     relay.signal.addEventListener('abort', onAbort, { once: true });
     this.queueOf(server).push(entry);
     this.pump(server);
+  }
+
+  /**
+   * The entry of a task of the shared queue: it settles once, through `relay`, and then stops
+   * listening for the relay's abort. The caller adds `onAbort` to the relay's signal when the
+   * entry is in place.
+   */
+  private relayedEntry(
+    assignment: TaskAssignment,
+    server: string,
+    relay: DispatchRelay,
+    state: 'queued' | 'sent',
+  ): { entry: Entry; onAbort: () => void } {
+    const onAbort = () => this.abort(entry);
+    const entry: Entry = {
+      assignment,
+      hooks: { signal: relay.signal, output: () => {}, step: () => {} },
+      server,
+      relay,
+      state,
+      aborted: false,
+      inflight: undefined,
+      waitTimer: undefined,
+      settle: (report, at) => {
+        if (entry.state === 'settled') return;
+        entry.state = 'settled';
+        relay.signal.removeEventListener('abort', onAbort);
+        relay.settle(report, at);
+      },
+    };
+    return { entry, onAbort };
   }
 
   /** Gives a relayed task back to the shared queue, unsettled. */
@@ -1083,23 +1098,7 @@ export class AgentHub {
     assignment: TaskAssignment,
     relay: DispatchRelay,
   ): void {
-    const onAbort = () => this.abort(entry);
-    const entry: Entry = {
-      assignment,
-      hooks: { signal: relay.signal, output: () => {}, step: () => {} },
-      server: s.server,
-      relay,
-      state: 'sent',
-      aborted: false,
-      inflight: undefined,
-      waitTimer: undefined,
-      settle: (report, at) => {
-        if (entry.state === 'settled') return;
-        entry.state = 'settled';
-        relay.signal.removeEventListener('abort', onAbort);
-        relay.settle(report, at);
-      },
-    };
+    const { entry, onAbort } = this.relayedEntry(assignment, s.server, relay, 'sent');
     const inflight: Inflight = {
       lease,
       entry,
