@@ -9,7 +9,7 @@
  */
 import { and, eq, sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { StoreError } from './errors.ts';
+import { storeOperation } from './errors.ts';
 import * as t from './tables.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -107,18 +107,9 @@ export interface AgentStore {
 
 /** Creates the agent store over a drizzle database. */
 export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
-  const wrap = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn();
-    } catch (e: unknown) {
-      if (e instanceof StoreError) throw e;
-      throw new StoreError(operation, e);
-    }
-  };
-
   const store: AgentStore = {
     registerAgent: (agent) =>
-      wrap('register an agent', () =>
+      storeOperation('register an agent', () =>
         db.transaction(async (tx) => {
           // Two agents of one server registering at once must not get the same epoch.
           await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`agent:${agent.server}`}))`);
@@ -158,12 +149,12 @@ export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
       ),
 
     setAgentStatus: (id, status) =>
-      wrap('set an agent status', async () => {
+      storeOperation('set an agent status', async () => {
         await db.update(t.agents).set({ status }).where(eq(t.agents.id, id));
       }),
 
     touchAgents: (ids, at) =>
-      wrap('record heartbeats', async () => {
+      storeOperation('record heartbeats', async () => {
         if (ids.length === 0) return;
         await db.execute(sql`
           update agents set last_heartbeat_at = ${at.toISOString()}::timestamptz
@@ -171,7 +162,7 @@ export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
       }),
 
     listAgents: (server) =>
-      wrap('list agents', async () => {
+      storeOperation('list agents', async () => {
         const rows = await db
           .select()
           .from(t.agents)
@@ -191,7 +182,7 @@ export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
     grantLease: async (grant) => (await store.grantLeases([grant]))[0]!,
 
     grantLeases: (grants) =>
-      wrap('grant task leases', async () => {
+      storeOperation('grant task leases', async () => {
         if (grants.length === 0) return [];
         const rows = JSON.stringify(
           grants.map((g) => ({
@@ -231,7 +222,7 @@ export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
     completeLease: async (key) => (await store.completeLeases([key]))[0]!,
 
     completeLeases: (keys) =>
-      wrap('complete task leases', async () => {
+      storeOperation('complete task leases', async () => {
         if (keys.length === 0) return [];
         const json = JSON.stringify(
           keys.map((k) => ({ run_id: k.runId, task_id: k.taskId, token: k.token })),
@@ -264,7 +255,7 @@ export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
       }),
 
     revokeLease: (key) =>
-      wrap('revoke a task lease', async () => {
+      storeOperation('revoke a task lease', async () => {
         await db
           .update(t.taskLeases)
           .set({ state: 'revoked', finished_at: sql`now()` })
@@ -279,7 +270,7 @@ export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
       }),
 
     revokeAgentLeases: (agentId) =>
-      wrap("revoke an agent's leases", async () => {
+      storeOperation("revoke an agent's leases", async () => {
         const rows = await db
           .update(t.taskLeases)
           .set({ state: 'revoked', finished_at: sql`now()` })
@@ -293,7 +284,7 @@ export function createSqlAgentStore(db: AnyPgDatabase): AgentStore {
       }),
 
     getLease: (runId, taskId) =>
-      wrap('read a task lease', async () => {
+      storeOperation('read a task lease', async () => {
         const [r] = await db
           .select()
           .from(t.taskLeases)

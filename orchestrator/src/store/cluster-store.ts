@@ -11,7 +11,7 @@
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import type { RunAction } from '../engine/types.ts';
-import { StoreError } from './errors.ts';
+import { storeOperation } from './errors.ts';
 import { rowsOf } from './agent-store.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -226,21 +226,13 @@ export interface ClusterStore {
 
 /** Creates the cluster store over a drizzle database. */
 export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
-  const wrap = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn();
-    } catch (e: unknown) {
-      if (e instanceof StoreError) throw e;
-      throw new StoreError(operation, e);
-    }
-  };
   const rows = async <T>(query: ReturnType<typeof sql>) => rowsOf<T>(await db.execute(query));
   const interval = (ms: number) => `${Math.max(0, Math.round(ms))} milliseconds`;
   const unfinished = sql`('pending', 'running', 'paused', 'cancelling', 'rolling_back')`;
 
   return {
     registerReplica: (r) =>
-      wrap('register a replica', async () => {
+      storeOperation('register a replica', async () => {
         await db.execute(sql`
           insert into replicas (id, url, host, pid, version)
           values (${r.id}, ${r.url ?? null}, ${r.host}, ${r.pid}, ${r.version})
@@ -249,7 +241,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     heartbeat: (replicaId, ttlMs) =>
-      wrap('heartbeat', async () => {
+      storeOperation('heartbeat', async () => {
         const held = await rows<{ id: string; lease_token: string | number }>(sql`
           with beat as (
             update replicas set heartbeat_at = now() where id = ${replicaId} returning id
@@ -261,7 +253,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     stopReplica: (replicaId) =>
-      wrap('stop a replica', async () => {
+      storeOperation('stop a replica', async () => {
         await db.execute(sql`
           with gone as (update replicas set stopped_at = now() where id = ${replicaId} returning id)
           update runs set lease_owner = null, lease_expires_at = null
@@ -269,7 +261,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     listReplicas: (ttlMs) =>
-      wrap('list replicas', async () => {
+      storeOperation('list replicas', async () => {
         const list = await rows<{
           id: string;
           url: string | null;
@@ -295,7 +287,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     workload: (replicaId, ttlMs) =>
-      wrap('count the work to share', async () => {
+      storeOperation('count the work to share', async () => {
         const [row] = await rows<{ replicas: number; runs: number; mine: number }>(sql`
           select
             (select count(*)::int from replicas
@@ -313,7 +305,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     claimRuns: (owner, ttlMs, limit) =>
-      wrap('claim runs', async () => {
+      storeOperation('claim runs', async () => {
         if (limit <= 0) return [];
         const claimed = await rows<{ id: string; lease_token: string | number }>(sql`
           update runs set lease_owner = ${owner}, lease_token = lease_token + 1,
@@ -330,7 +322,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     runLease: (runId) =>
-      wrap('read a run lease', async () => {
+      storeOperation('read a run lease', async () => {
         const [row] = await rows<{
           status: string;
           lease_owner: string | null;
@@ -351,7 +343,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     addCommand: (c) =>
-      wrap('queue a command', async () => {
+      storeOperation('queue a command', async () => {
         const [row] = await rows<{ id: string | number }>(sql`
           insert into run_commands (run_id, action, options, requested_by, state)
           values (${c.runId}, ${c.action}, ${JSON.stringify(c.options)}::jsonb, ${c.requestedBy}, 'pending')
@@ -360,7 +352,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     takeCommands: (owner, runIds) =>
-      wrap('take commands', async () => {
+      storeOperation('take commands', async () => {
         const only = runIds
           ? sql`and c.run_id in (select jsonb_array_elements_text(${JSON.stringify(runIds)}::jsonb))`
           : sql``;
@@ -390,7 +382,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     finishCommand: (id, outcome) =>
-      wrap('finish a command', async () => {
+      storeOperation('finish a command', async () => {
         const { state, ...rest } = outcome;
         await db.execute(sql`
           update run_commands set state = ${state}, outcome = ${JSON.stringify(rest)}::jsonb,
@@ -399,7 +391,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     commandState: (id) =>
-      wrap('read a command', async () => {
+      storeOperation('read a command', async () => {
         const [row] = await rows<{
           state: string;
           outcome: { status?: string; code?: string; message?: string } | null;
@@ -417,7 +409,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     expireCommand: (id) =>
-      wrap('expire a command', async () => {
+      storeOperation('expire a command', async () => {
         const done = await rows<{ id: unknown }>(sql`
           update run_commands set state = 'expired', done_at = now()
           where id = ${id} and state = 'pending' returning id`);
@@ -425,7 +417,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     eventHeads: (afterId) =>
-      wrap('read event heads', async () => {
+      storeOperation('read event heads', async () => {
         const heads = await rows<{
           run_id: string;
           first_seq: number;
@@ -443,7 +435,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     maxEventId: () =>
-      wrap('read the last event id', async () => {
+      storeOperation('read the last event id', async () => {
         const [row] = await rows<{ id: string | number | null }>(
           sql`select max(id) as id from events`,
         );
@@ -451,12 +443,12 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     notify: (channel, payload) =>
-      wrap('notify', async () => {
+      storeOperation('notify', async () => {
         await db.execute(sql`select pg_notify(${channel}, ${payload})`);
       }),
 
     enqueueDispatch: (d) =>
-      wrap('queue a task for an agent', async () => {
+      storeOperation('queue a task for an agent', async () => {
         const [row] = await rows<DispatchRow & { created: boolean }>(sql`
           insert into dispatches (run_id, task_id, attempt, mode, server, assignment, state, owner)
           values (${d.runId}, ${d.taskId}, ${d.attempt}, ${d.mode}, ${d.server},
@@ -467,7 +459,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     findDispatch: (runId, taskId, attempt, mode) =>
-      wrap('find a dispatch', async () => {
+      storeOperation('find a dispatch', async () => {
         const [row] = await rows<DispatchRow>(sql`
           select ${DISPATCH_COLUMNS} from dispatches
           where run_id = ${runId} and task_id = ${taskId} and attempt = ${attempt} and mode = ${mode}`);
@@ -475,7 +467,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     claimDispatches: (server, replica, limit) =>
-      wrap('claim tasks for an agent', async () => {
+      storeOperation('claim tasks for an agent', async () => {
         if (limit <= 0) return [];
         const claimed = await rows<DispatchRow>(sql`
           update dispatches set state = 'claimed', claimed_by = ${replica}, claimed_at = now()
@@ -490,21 +482,21 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     setDispatchToken: (id, replica, token) =>
-      wrap('record a dispatch lease', async () => {
+      storeOperation('record a dispatch lease', async () => {
         await db.execute(sql`
           update dispatches set token = ${token}
           where id = ${id} and claimed_by = ${replica} and state = 'claimed'`);
       }),
 
     releaseDispatch: (id, replica) =>
-      wrap('queue a task again', async () => {
+      storeOperation('queue a task again', async () => {
         await db.execute(sql`
           update dispatches set state = 'queued', claimed_by = null, claimed_at = null, token = null
           where id = ${id} and claimed_by = ${replica} and state = 'claimed'`);
       }),
 
     adoptDispatch: (runId, taskId, token, replica) =>
-      wrap('adopt a dispatch', async () => {
+      storeOperation('adopt a dispatch', async () => {
         const [row] = await rows<DispatchRow>(sql`
           update dispatches set claimed_by = ${replica}
           where run_id = ${runId} and task_id = ${taskId} and token = ${token} and state = 'claimed'
@@ -513,7 +505,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     withdrawDispatch: (id) =>
-      wrap('withdraw a queued task', async () => {
+      storeOperation('withdraw a queued task', async () => {
         const gone = await rows<{ id: unknown }>(
           sql`delete from dispatches where id = ${id} and state = 'queued' returning id`,
         );
@@ -521,14 +513,14 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     requestCancel: (id, reason) =>
-      wrap('cancel a dispatch', async () => {
+      storeOperation('cancel a dispatch', async () => {
         await db.execute(sql`
           update dispatches set cancel_reason = coalesce(cancel_reason, ${reason})
           where id = ${id} and state <> 'done'`);
       }),
 
     cancelRequests: (replica) =>
-      wrap('read cancel requests', async () => {
+      storeOperation('read cancel requests', async () => {
         const list = await rows<DispatchRow>(sql`
           select ${DISPATCH_COLUMNS} from dispatches
           where claimed_by = ${replica} and state = 'claimed' and cancel_reason is not null`);
@@ -536,7 +528,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     addMessages: (messages) =>
-      wrap('relay agent messages', async () => {
+      storeOperation('relay agent messages', async () => {
         if (messages.length === 0) return;
         await db.execute(sql`
           insert into dispatch_messages (dispatch_id, token, seq, kind, body)
@@ -548,7 +540,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     finishDispatch: (m, replica) =>
-      wrap('relay a report', async () => {
+      storeOperation('relay a report', async () => {
         await db.execute(sql`
           with d as (
             update dispatches set state = 'done', done_at = now()
@@ -562,7 +554,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     messages: (positions) =>
-      wrap('read relayed messages', async () => {
+      storeOperation('read relayed messages', async () => {
         if (positions.length === 0) return [];
         const json = JSON.stringify(
           positions.map((p) => ({ dispatch_id: p.dispatchId, token: p.token, seq: p.seq })),
@@ -589,12 +581,12 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     deleteDispatch: (id) =>
-      wrap('forget a dispatch', async () => {
+      storeOperation('forget a dispatch', async () => {
         await db.execute(sql`delete from dispatches where id = ${id}`);
       }),
 
     claimOrphans: (replica, silentMs, limit) =>
-      wrap('claim orphaned dispatches', async () => {
+      storeOperation('claim orphaned dispatches', async () => {
         const claimed = await rows<DispatchRow>(sql`
           update dispatches set claimed_by = ${replica}
           where id in (
@@ -612,7 +604,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     listClaimed: (replica, olderThanMs) =>
-      wrap('list claimed dispatches', async () => {
+      storeOperation('list claimed dispatches', async () => {
         const list = await rows<DispatchRow>(sql`
           select ${DISPATCH_COLUMNS} from dispatches
           where claimed_by = ${replica} and state = 'claimed'
@@ -621,7 +613,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     failDispatch: (id, replica, report) =>
-      wrap('fail a dispatch over', async () => {
+      storeOperation('fail a dispatch over', async () => {
         const done = await rows<{ id: unknown }>(sql`
           with d as (
             update dispatches set state = 'done', done_at = now()
@@ -647,7 +639,7 @@ export function createSqlClusterStore(db: AnyPgDatabase): ClusterStore {
       }),
 
     pruneDispatches: () =>
-      wrap('prune dispatches', async () => {
+      storeOperation('prune dispatches', async () => {
         // Once the task row shows the attempt's outcome (or the run ended), nobody needs it: a
         // driver taking the run over reads the task, not the dispatch.
         const gone = await rows<{ id: unknown }>(sql`

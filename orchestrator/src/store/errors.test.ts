@@ -1,6 +1,6 @@
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { describe, expect, test } from 'vitest';
-import { StoreError } from './errors.ts';
+import { LeaseLostError, StoreError, storeOperation } from './errors.ts';
 
 /** What the postgres and PGlite drivers throw: a message and a SQLSTATE. */
 function driverFailure(message: string, code: string): Error {
@@ -35,5 +35,24 @@ describe('StoreError', () => {
     const error = new StoreError('listRuns', driverFailure('connection refused\nat …', '08006'));
     expect(error.message).toBe('[ORC1101] the store failed to listRuns: connection refused');
     expect(error.retryable).toBe(true);
+  });
+});
+
+describe('storeOperation', () => {
+  test("names the operation in a driver's failure; the store's own errors pass as they are", async () => {
+    await expect(storeOperation('claimTasks', async () => 7)).resolves.toBe(7);
+    const failed = storeOperation('claimTasks', () =>
+      Promise.reject(driverFailure('connection refused', '08006')),
+    );
+    await expect(failed).rejects.toThrow(StoreError);
+    await expect(failed).rejects.toThrow('the store failed to claimTasks: connection refused');
+    const lost = new LeaseLostError('r1', 'replica-a');
+    await expect(storeOperation('commit', () => Promise.reject(lost))).rejects.toBe(lost);
+    const own = new StoreError(
+      'listRuns',
+      new Error('bad cursor'),
+      'the cursor is not one this server returned',
+    );
+    await expect(storeOperation('listRuns', () => Promise.reject(own))).rejects.toBe(own);
   });
 });

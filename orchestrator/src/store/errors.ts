@@ -70,6 +70,23 @@ export class StoreLockedError extends OrchestratorError {
   }
 }
 
+/**
+ * Runs one store operation: a driver's error reaches the caller as a {@link StoreError} naming
+ * what failed (`the store failed to claim tasks: …`); the store's own errors pass as they are.
+ *
+ * @param operation What the store was doing, e.g. `claim tasks`.
+ * @param run The queries.
+ * @returns What `run` returns.
+ */
+export async function storeOperation<T>(operation: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e: unknown) {
+    if (e instanceof StoreError || e instanceof LeaseLostError) throw e;
+    throw new StoreError(operation, e);
+  }
+}
+
 function firstLine(s: string): string {
   // Drivers put the failed query first; keep only the reason.
   const m = /^Failed query: [\s\S]*?\nparams: .*\n?/.exec(s);

@@ -11,7 +11,7 @@
 import { and, asc, desc, eq, getTableColumns, gt, lt, or, sql } from 'drizzle-orm';
 import type { SQL } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { StoreError, LeaseLostError } from './errors.ts';
+import { LeaseLostError, StoreError, storeOperation } from './errors.ts';
 import type { Attempt, NewRun, RunFilter, RunInfo, RunPage, Store } from './store.ts';
 import { decodePlan, encodePlan } from './plan-encoding.ts';
 import * as t from './tables.ts';
@@ -72,34 +72,25 @@ const MAX_PAGE = 500;
 export function createSqlStore(driver: Driver): Store {
   const { db } = driver;
 
-  const wrap = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
-    try {
-      return await fn();
-    } catch (e: unknown) {
-      if (e instanceof LeaseLostError || e instanceof StoreError) throw e;
-      throw new StoreError(operation, e);
-    }
-  };
-
   const store: Store = {
     driver: driver.name,
     agents: createSqlAgentStore(db),
     cluster: createSqlClusterStore(db),
 
     listen: (channel, onMessage, onListen) =>
-      wrap(`listen on ${channel}`, () => driver.listen(channel, onMessage, onListen)),
+      storeOperation(`listen on ${channel}`, () => driver.listen(channel, onMessage, onListen)),
 
-    migrate: () => wrap('migrate', () => driver.migrate()),
+    migrate: () => storeOperation('migrate', () => driver.migrate()),
 
     ping: () =>
-      wrap('ping', async () => {
+      storeOperation('ping', async () => {
         await db.execute(sql`select 1`);
       }),
 
     close: () => driver.close(),
 
     createRun: (input: NewRun) =>
-      wrap('createRun', async () =>
+      storeOperation('createRun', async () =>
         db.transaction(async (tx) => {
           if (input.idempotencyKey) {
             const [existing] = await tx
@@ -157,13 +148,13 @@ export function createSqlStore(driver: Driver): Store {
       ),
 
     getRun: (id) =>
-      wrap('getRun', async () => {
+      storeOperation('getRun', async () => {
         const [row] = await db.select().from(t.runs).where(eq(t.runs.id, id));
         return row ? toRun(row) : undefined;
       }),
 
     runStatus: (id) =>
-      wrap('runStatus', async () => {
+      storeOperation('runStatus', async () => {
         const [row] = await db
           .select({ status: t.runs.status })
           .from(t.runs)
@@ -172,7 +163,7 @@ export function createSqlStore(driver: Driver): Store {
       }),
 
     listRuns: (filter: RunFilter = {}) =>
-      wrap('listRuns', async () => {
+      storeOperation('listRuns', async () => {
         const limit = Math.min(Math.max(filter.limit ?? DEFAULT_PAGE, 1), MAX_PAGE);
         const conditions = [];
         if (filter.status) conditions.push(eq(t.runs.status, filter.status));
@@ -207,7 +198,7 @@ export function createSqlStore(driver: Driver): Store {
       }),
 
     loadRun: (id) =>
-      wrap('loadRun', async () => {
+      storeOperation('loadRun', async () => {
         const [row] = await db.select().from(t.runs).where(eq(t.runs.id, id));
         if (!row) return undefined;
         const [operations, tasks, checkpoints, last] = await Promise.all([
@@ -237,7 +228,7 @@ export function createSqlStore(driver: Driver): Store {
       }),
 
     runOverview: (id) =>
-      wrap('runOverview', async () => {
+      storeOperation('runOverview', async () => {
         const [row] = await db.select(RUN_INFO_COLUMNS).from(t.runs).where(eq(t.runs.id, id));
         if (!row) return undefined;
         const [operations, counts] = await Promise.all([
@@ -268,7 +259,7 @@ export function createSqlStore(driver: Driver): Store {
       }),
 
     commit: (runId: string, batch: Batch, fence?: Fence) =>
-      wrap('commit', async () => {
+      storeOperation('commit', async () => {
         // Prepared: parsing and planning the statement cost more than running it (PGlite, a
         // chain's commit: 1.9-2.1 ms unprepared, 0.6-0.9 prepared), and a task waits for it.
         const statement = commitStatement(runId, batch, fence);
@@ -278,7 +269,7 @@ export function createSqlStore(driver: Driver): Store {
       }),
 
     events: (runId, afterSeq = 0, limit = 10_000) =>
-      wrap('events', async () => {
+      storeOperation('events', async () => {
         const rows = await db
           .select()
           .from(t.events)
@@ -289,7 +280,7 @@ export function createSqlStore(driver: Driver): Store {
       }),
 
     allEvents: (afterId = 0, limit = 10_000) =>
-      wrap('allEvents', async () => {
+      storeOperation('allEvents', async () => {
         const rows = await db
           .select()
           .from(t.events)
@@ -300,7 +291,7 @@ export function createSqlStore(driver: Driver): Store {
       }),
 
     attempts: (runId, taskId) =>
-      wrap('attempts', async () => {
+      storeOperation('attempts', async () => {
         const rows = await db
           .select()
           .from(t.attempts)
@@ -322,7 +313,7 @@ export function createSqlStore(driver: Driver): Store {
       }),
 
     acquireLease: (runId, owner, ttlMs) =>
-      wrap('acquireLease', async () => {
+      storeOperation('acquireLease', async () => {
         const rows = await db
           .update(t.runs)
           .set({
@@ -345,7 +336,7 @@ export function createSqlStore(driver: Driver): Store {
       }),
 
     renewLease: (runId, fence, ttlMs) =>
-      wrap('renewLease', async () => {
+      storeOperation('renewLease', async () => {
         const rows = await db
           .update(t.runs)
           .set({ lease_expires_at: sql`now() + ${`${ttlMs} milliseconds`}::interval` })
@@ -361,7 +352,7 @@ export function createSqlStore(driver: Driver): Store {
       }),
 
     releaseLease: (runId, fence) =>
-      wrap('releaseLease', async () => {
+      storeOperation('releaseLease', async () => {
         await db
           .update(t.runs)
           .set({ lease_owner: null, lease_expires_at: null })
