@@ -471,6 +471,24 @@ export class AgentHub {
     return { entry, onAbort };
   }
 
+  /** Records that `entry` is held by the session's agent under `lease`. */
+  private track(s: Session, lease: LeaseRef, entry: Entry): void {
+    const inflight: Inflight = {
+      lease,
+      entry,
+      session: s,
+      lastSeq: 0,
+      ackedSeq: 0,
+      completing: false,
+      cancelReason: undefined,
+      steps: [],
+    };
+    entry.inflight = inflight;
+    const key = leaseKey(lease);
+    s.inflight.set(key, inflight);
+    this.leases.set(key, inflight);
+  }
+
   /** Gives a relayed task back to the shared queue, unsettled. */
   private unserve(entry: Entry): void {
     if (entry.state === 'settled' || !entry.relay) return;
@@ -603,21 +621,8 @@ export class AgentHub {
       this.pump(s.server);
       return;
     }
-    const inflight: Inflight = {
-      lease,
-      entry,
-      session: s,
-      lastSeq: 0,
-      ackedSeq: 0,
-      completing: false,
-      cancelReason: undefined,
-      steps: [],
-    };
     entry.state = 'sent';
-    entry.inflight = inflight;
-    const key = leaseKey(lease);
-    s.inflight.set(key, inflight);
-    this.leases.set(key, inflight);
+    this.track(s, lease, entry);
     s.link.send({ type: 'task:assign', lease, assignment: a as never });
     this.emit({
       type: 'lease:granted',
@@ -1099,20 +1104,7 @@ export class AgentHub {
     relay: DispatchRelay,
   ): void {
     const { entry, onAbort } = this.relayedEntry(assignment, s.server, relay, 'sent');
-    const inflight: Inflight = {
-      lease,
-      entry,
-      session: s,
-      lastSeq: 0,
-      ackedSeq: 0,
-      completing: false,
-      cancelReason: undefined,
-      steps: [],
-    };
-    entry.inflight = inflight;
-    const key = leaseKey(lease);
-    s.inflight.set(key, inflight);
-    this.leases.set(key, inflight);
+    this.track(s, lease, entry);
     relay.signal.addEventListener('abort', onAbort, { once: true });
     if (relay.signal.aborted) onAbort();
   }
