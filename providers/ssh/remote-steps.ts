@@ -29,7 +29,10 @@ import { createStepRegistry } from '../../orchestrator/src/steps/registry.ts';
 import {
   parseOutputFile,
   ScriptParamsSchema,
+  scriptSettings,
   type ScriptParams,
+  type ScriptSettings,
+  type ScriptStepOptions,
 } from '../../orchestrator/src/steps/script.ts';
 import { sleepStep } from '../../orchestrator/src/steps/sleep.ts';
 import {
@@ -59,15 +62,8 @@ import {
 /** The step types that run on ssh servers. */
 export const SSH_STEP_TYPES = ['script', 'file_write', 'echo', 'sleep'] as const;
 
-/** Options of the remote `script` step. */
-export interface RemoteScriptOptions {
-  /** Milliseconds between SIGTERM and SIGKILL when the step is aborted. @default 2000 */
-  readonly killGraceMs?: number;
-  /** Milliseconds to keep reading output after the command exits. @default 500 */
-  readonly drainMs?: number;
-  /** Stderr lines kept for the failure's `details.stderr`. @default 20 */
-  readonly stderrTailLines?: number;
-}
+/** Options of the remote `script` step: those of the local one, with the same defaults. */
+export type RemoteScriptOptions = ScriptStepOptions;
 
 /** Options of {@link createSshStepRegistry}. */
 export interface SshStepRegistryOptions extends RemoteScriptOptions {
@@ -123,17 +119,13 @@ export function createRemoteScriptStep(
   connection: () => Promise<SshConnection>,
   options: RemoteScriptOptions = {},
 ): StepHandler<ScriptParams> {
-  const compiled = {
-    killGraceMs: options.killGraceMs ?? 2000,
-    drainMs: options.drainMs ?? 500,
-    stderrTailLines: options.stderrTailLines ?? 20,
-  };
+  const settings = scriptSettings(options);
   return {
     type: 'script',
     params: ScriptParamsSchema,
     async execute(params, ctx) {
       if (ctx.signal.aborted) throw abortFailure(ctx.signal);
-      return runRemoteScript(await connection(), params, ctx, compiled);
+      return runRemoteScript(await connection(), params, ctx, settings);
     },
   };
 }
@@ -159,7 +151,7 @@ async function runRemoteScript(
   conn: SshConnection,
   params: ScriptParams,
   ctx: StepContext,
-  options: Required<RemoteScriptOptions>,
+  options: ScriptSettings,
 ): Promise<StepResult> {
   const cwd = posix.resolve(ctx.workdir, params.cwd ?? '.');
   const outputFile = `/tmp/muster-output-${randomBytes(12).toString('hex')}`;
@@ -210,7 +202,7 @@ async function execWithKill(
   line: string,
   params: ScriptParams,
   ctx: StepContext,
-  options: Required<RemoteScriptOptions>,
+  options: ScriptSettings,
 ): Promise<ScriptExit> {
   const stderrTail: string[] = [];
   let pid: number | undefined;

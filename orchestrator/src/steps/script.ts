@@ -75,22 +75,28 @@ export interface ScriptStepOptions {
 
 /** Creates a `script` step handler. */
 export function createScriptStep(options: ScriptStepOptions = {}): StepHandler<ScriptParams> {
-  const compiled = {
-    killGraceMs: options.killGraceMs ?? 2000,
-    drainMs: options.drainMs ?? 500,
-    stderrTailLines: options.stderrTailLines ?? 20,
-  };
+  const settings = scriptSettings(options);
   return {
     type: 'script',
     params: ScriptParamsSchema,
-    execute: (params, ctx) => runScript(params, ctx, compiled),
+    execute: (params, ctx) => runScript(params, ctx, settings),
   };
 }
 
 /** The built-in `script` step. */
 export const scriptStep = createScriptStep();
 
-type CompiledScriptOptions = Required<ScriptStepOptions>;
+/** A script step's options with their defaults filled in: here, and over ssh. */
+export type ScriptSettings = Required<ScriptStepOptions>;
+
+/** Fills in the defaults of a script step's options. */
+export function scriptSettings(options: ScriptStepOptions): ScriptSettings {
+  return {
+    killGraceMs: options.killGraceMs ?? 2000,
+    drainMs: options.drainMs ?? 500,
+    stderrTailLines: options.stderrTailLines ?? 20,
+  };
+}
 
 interface ProcessExit {
   readonly code: number | null;
@@ -101,7 +107,7 @@ interface ProcessExit {
 async function runScript(
   params: ScriptParams,
   ctx: StepContext,
-  options: CompiledScriptOptions,
+  options: ScriptSettings,
 ): Promise<StepResult> {
   if (ctx.signal.aborted) throw abortFailure(ctx.signal);
   const cwd = resolve(ctx.workdir, params.cwd ?? '.');
@@ -150,7 +156,7 @@ function spawnAndWait(
   args: readonly string[],
   io: { cwd: string; env: Record<string, string>; input: string | undefined },
   ctx: StepContext,
-  options: CompiledScriptOptions,
+  options: ScriptSettings,
 ): Promise<ProcessExit> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(file, args, {
