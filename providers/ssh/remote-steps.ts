@@ -21,6 +21,7 @@ import { echoStep } from '../../orchestrator/src/steps/echo.ts';
 import {
   FileWriteParamsSchema,
   FileWriteRollbackDataSchema,
+  replacedFile,
   type FileWriteParams,
   type FileWriteRollbackData,
 } from '../../orchestrator/src/steps/file-write.ts';
@@ -298,14 +299,7 @@ export function createRemoteFileWriteStep(
         let rollbackData: FileWriteRollbackData;
         if (before) {
           const content = await readRemote(sftp, target);
-          rollbackData = {
-            path: target,
-            existed: true,
-            content: content.toString('base64'),
-            mode: before.mode & 0o7777,
-            uid: before.uid,
-            gid: before.gid,
-          };
+          rollbackData = replacedFile(target, before, content);
         } else {
           const createdDir = await mkdirp(sftp, posix.dirname(target));
           rollbackData = { path: target, existed: false, ...(createdDir ? { createdDir } : {}) };

@@ -99,14 +99,7 @@ export const fileWriteStep: StepHandler<FileWriteParams> = {
       const content = await readFile(target).catch((e: NodeJS.ErrnoException) => {
         throw fsFailure(e, 'read', target);
       });
-      rollbackData = {
-        path: target,
-        existed: true,
-        content: content.toString('base64'),
-        mode: before.mode & 0o7777,
-        uid: before.uid,
-        gid: before.gid,
-      };
+      rollbackData = replacedFile(target, before, content);
     } else {
       const createdDir = await mkdir(dirname(target), { recursive: true }).catch(
         (e: NodeJS.ErrnoException) => {
@@ -252,4 +245,23 @@ function fsFailure(e: NodeJS.ErrnoException, action: string, path: string): Step
     });
   }
   return new StepFailure('error', `cannot ${action} ${path}: ${e.message}`, { details, cause: e });
+}
+
+/**
+ * What undoing a write over an existing file needs: its content, permission bits and owner, as
+ * they were before. Used here and over ssh.
+ */
+export function replacedFile(
+  path: string,
+  before: { readonly mode: number; readonly uid: number; readonly gid: number },
+  content: Buffer,
+): FileWriteRollbackData {
+  return {
+    path,
+    existed: true,
+    content: content.toString('base64'),
+    mode: before.mode & 0o7777,
+    uid: before.uid,
+    gid: before.gid,
+  };
 }
