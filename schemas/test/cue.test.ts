@@ -9,7 +9,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { _resetCue, exportCue, resolveCueEngine } from '../src/cue.ts';
+import {
+  _resetCue,
+  CueOutOfMemoryError,
+  exportCue,
+  NO_GC_BELOW,
+  resolveCueEngine,
+  runWasm,
+  runWasmSparingGc,
+  type CueOutput,
+} from '../src/cue.ts';
 
 const FAKE_CUE = fileURLToPath(new URL('fixtures/fake-cue.mjs', import.meta.url));
 const CACHE = join('.muster', 'cache', 'cue');
@@ -165,5 +174,67 @@ describe('exportCue', () => {
     const started = performance.now();
     expect(await exportCue({ files })).toEqual(first);
     expect(performance.now() - started).toBeLessThan(50);
+  });
+});
+
+describe('WebAssembly runs and Go garbage collection', () => {
+  /** `cue export` of a small file, with Go's collector traced on stderr. */
+  const tracedRun = async (env: Record<string, string>) => {
+    const file = join(dir, `gc-${Math.random().toString(36).slice(2)}.cue`);
+    await writeFile(file, `x: [for i, _ in [1, 2, 3, 4, 5, 6, 7, 8] {i * 2}]\n${fresh()}\n`);
+    return runWasm(['export', file, '--out', 'json'], dir, false, {
+      GODEBUG: 'gctrace=1',
+      ...env,
+    });
+  };
+
+  test("the environment given reaches the Go runtime: GOGC=off stops the collector's runs", async () => {
+    const collected = await tracedRun({ GOGC: '1' });
+    expect(collected.code).toBe(0);
+    expect(collected.stderr).toMatch(/^gc \d+ @/m);
+    const uncollected = await tracedRun({ GOGC: 'off' });
+    expect(uncollected.code).toBe(0);
+    expect(JSON.parse(uncollected.stdout)).toMatchObject({ x: [0, 2, 4, 6, 8, 10, 12, 14] });
+    expect(uncollected.stderr).not.toMatch(/^gc \d+ @/m);
+  });
+
+  const ok: CueOutput = { code: 0, stdout: '{}', stderr: '' };
+  const outOfMemory: CueOutput = {
+    code: 2,
+    stdout: '',
+    stderr:
+      'runtime: out of memory: cannot allocate 4194304-byte block\nfatal error: out of memory\n\ngoroutine 1 [running]:\n',
+  };
+  /** A stand-in for a run that answers from `outputs` in turn, keeping each environment. */
+  const runs = (...outputs: CueOutput[]) => {
+    const envs: Array<Readonly<Record<string, string>>> = [];
+    const run = (env: Readonly<Record<string, string>>) => {
+      envs.push(env);
+      return Promise.resolve(outputs[envs.length - 1]!);
+    };
+    return { run, envs };
+  };
+
+  test('a small source runs with the collector off, and again with it on when memory runs out', async () => {
+    const fast = runs(ok);
+    await expect(runWasmSparingGc(fast.run, NO_GC_BELOW - 1)).resolves.toBe(ok);
+    expect(fast.envs).toEqual([{ GOGC: 'off' }]);
+
+    const retried = runs(outOfMemory, ok);
+    await expect(runWasmSparingGc(retried.run, 100)).resolves.toBe(ok);
+    expect(retried.envs).toEqual([{ GOGC: 'off' }, {}]);
+  });
+
+  test('a large source runs with the collector on; out of memory then is a clear error', async () => {
+    const large = runs(ok);
+    await expect(runWasmSparingGc(large.run, NO_GC_BELOW)).resolves.toBe(ok);
+    expect(large.envs).toEqual([{}]);
+
+    const exhausted = runs(outOfMemory);
+    const failed = runWasmSparingGc(exhausted.run, NO_GC_BELOW);
+    await expect(failed).rejects.toThrow(CueOutOfMemoryError);
+    await expect(failed).rejects.toThrow(
+      /put a `cue` binary on PATH .* or write the workflow as JSON or YAML/,
+    );
   });
 });

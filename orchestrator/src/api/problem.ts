@@ -15,6 +15,7 @@ export const PROBLEM_JSON = 'application/problem+json';
 /** HTTP statuses of the orchestrator's and the loader's codes; `ApiError`s carry their own. */
 export const STATUS_OF_CODE: Readonly<Record<string, number>> = {
   MUS2001: 422, // invalid workflow
+  MUS2005: 422, // too large for the bundled CUE
   ORC1001: 404, // run not found
   ORC1201: 404, // run not found (engine)
   ORC1002: 409, // the run's state forbids the action
