@@ -119,6 +119,7 @@ export interface TaskState {
   readonly queue: string;
   readonly status: TaskStatus;
   readonly attempts: number;
+  /** Attempts made before the last retry of the run: the retry budget starts there. */
   readonly attemptBase: number;
   readonly notBefore: Date | null;
   readonly finishedSeq: number | null;
@@ -204,21 +205,8 @@ export interface RunEvent<TType extends EventType = EventType> {
 /** An event about to be written: the store assigns `id`. */
 export type NewRunEvent = Omit<RunEvent, 'id'>;
 
-/** The full mutable state of a task, as the engine writes it. */
-export interface TaskWrite {
-  readonly id: string;
-  readonly status: TaskStatus;
-  readonly attempts: number;
-  /** Attempts made before the last retry of the run: the retry budget starts there. */
-  readonly attemptBase: number;
-  readonly notBefore: Date | null;
-  readonly finishedSeq: number | null;
-  readonly startedAt: Date | null;
-  readonly finishedAt: Date | null;
-  readonly result: TaskResult | null;
-  readonly failure: TaskFailure | null;
-  readonly compensated: boolean;
-}
+/** The full mutable state of a task, as the engine writes it: all but where the task belongs. */
+export type TaskWrite = Omit<TaskState, 'operationId' | 'position' | 'queue'>;
 
 /** An attempt's intent (`running`) or result. */
 export interface AttemptWrite {
