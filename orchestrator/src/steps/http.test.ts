@@ -1,10 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { _step, _testContext } from './fixtures/context.ts';
+import { _step, _stepFailure, _testContext } from './fixtures/context.ts';
 import { MAX_HTTP_BODY } from './http.ts';
 import { createStepRegistry, runStep } from './registry.ts';
-import { StepFailure } from './types.ts';
 
 const registry = createStepRegistry();
 let server: Server;
@@ -55,15 +54,6 @@ afterAll(async () => {
 
 const http = (params: Record<string, unknown>, extra: { timeout?: number } = {}) =>
   _step({ name: 'call', type: 'http', params, ...extra });
-
-async function failure(promise: Promise<unknown>): Promise<StepFailure> {
-  const e: unknown = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!(e instanceof StepFailure)) throw new Error(`expected a StepFailure, got ${String(e)}`);
-  return e;
-}
 
 describe('http', () => {
   describe('requests', () => {
@@ -137,7 +127,7 @@ describe('http', () => {
         _testContext('/'),
       );
       expect(ok.outputs).toEqual({ status: '404', body: 'body of 404' });
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(
           registry,
           http({ url: `${base}/status/200`, expect_status: 201 }),
@@ -157,7 +147,7 @@ describe('http', () => {
       [500, false],
       [503, false],
     ])('an unexpected %i is http-status, nonRetryable %s', async (status, nonRetryable) => {
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(registry, http({ url: `${base}/status/${status}` }), _testContext('/')),
       );
       expect(f.type).toBe('http-status');
@@ -173,7 +163,7 @@ describe('http', () => {
       await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
       const port = (closed.address() as AddressInfo).port;
       await new Promise<void>((resolve) => closed.close(() => resolve()));
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(registry, http({ url: `http://127.0.0.1:${port}/` }), _testContext('/')),
       );
       expect(f.type).toBe('http-error');
@@ -184,7 +174,7 @@ describe('http', () => {
 
     test('no response within the request timeout is an http-error', async () => {
       const started = Date.now();
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(registry, http({ url: `${base}/slow`, timeout: '200ms' }), _testContext('/')),
       );
       expect(f.type).toBe('http-error');
@@ -193,7 +183,7 @@ describe('http', () => {
     });
 
     test('the step timeout aborts the request', async () => {
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(registry, http({ url: `${base}/slow` }, { timeout: 1 }), _testContext('/')),
       );
       expect(f.type).toBe('timeout');
@@ -203,7 +193,7 @@ describe('http', () => {
       const ctx = _testContext('/');
       const running = runStep(registry, http({ url: `${base}/slow` }), ctx);
       setTimeout(() => ctx.controller.abort(), 50);
-      const f = await failure(running);
+      const f = await _stepFailure(running);
       expect(f.type).toBe('cancelled');
     });
   });
@@ -224,7 +214,7 @@ describe('http', () => {
       [{ url: 'http://x/', headers: { 'bad header': 'x' } }, 'params.headers["bad header"]'],
       [{ url: 'http://x/', timeout: 'soon' }, 'params.timeout: "soon" is not a duration'],
     ])('rejects %j', async (params, message) => {
-      const f = await failure(runStep(registry, http(params), _testContext('/')));
+      const f = await _stepFailure(runStep(registry, http(params), _testContext('/')));
       expect(f.type).toBe('invalid-params');
       expect(f.nonRetryable).toBe(true);
       expect(f.message).toContain(message);

@@ -2,19 +2,10 @@ import * as v from 'valibot';
 import { describe, expect, test } from 'vitest';
 import { parseDuration } from './duration.ts';
 import { StepRegistryError } from './errors.ts';
-import { _step, _testContext } from './fixtures/context.ts';
+import { _step, _stepFailure, _testContext } from './fixtures/context.ts';
 import { checkStepParams, createStepRegistry, rollbackStep, runStep } from './registry.ts';
 import { delay } from './sleep.ts';
 import { StepFailure, type StepContext, type StepHandler } from './types.ts';
-
-async function failure(promise: Promise<unknown>): Promise<StepFailure> {
-  const e: unknown = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!(e instanceof StepFailure)) throw new Error(`expected a StepFailure, got ${String(e)}`);
-  return e;
-}
 
 /** A registry with one custom handler built from `execute` (and `rollback`). */
 function withHandler(
@@ -103,7 +94,7 @@ describe('runStep', () => {
 
   test('invalid params fail before execute, naming the step and the field', async () => {
     const { registry, calls } = withHandler(async () => {});
-    const f = await failure(
+    const f = await _stepFailure(
       runStep(registry, probe({ params: { n: 'seven', colour: 1 } }), _testContext('/tmp')),
     );
     expect(calls).toHaveLength(0);
@@ -118,7 +109,9 @@ describe('runStep', () => {
 
   test('an unknown custom handler is non-retryable, with a did-you-mean', async () => {
     const { registry } = withHandler(async () => {});
-    const f = await failure(runStep(registry, probe({ handler: 'prob' }), _testContext('/tmp')));
+    const f = await _stepFailure(
+      runStep(registry, probe({ handler: 'prob' }), _testContext('/tmp')),
+    );
     expect(f.type).toBe('unknown-handler');
     expect(f.nonRetryable).toBe(true);
     expect(f.message).toBe(
@@ -127,7 +120,7 @@ describe('runStep', () => {
   });
 
   test('a custom step without handler says what to add', async () => {
-    const f = await failure(
+    const f = await _stepFailure(
       runStep(createStepRegistry(), _step({ name: 's', type: 'custom' }), _testContext('/tmp')),
     );
     expect(f.type).toBe('unknown-handler');
@@ -136,7 +129,7 @@ describe('runStep', () => {
   });
 
   test('a built-in type missing from the registry is unknown-handler', async () => {
-    const f = await failure(
+    const f = await _stepFailure(
       runStep(
         createStepRegistry({ builtins: false }),
         _step({ name: 's', type: 'echo', params: { message: 'x' } }),
@@ -150,7 +143,7 @@ describe('runStep', () => {
     const { registry } = withHandler(async () => {
       throw new RangeError('disk on fire');
     });
-    const f = await failure(runStep(registry, probe(), _testContext('/tmp')));
+    const f = await _stepFailure(runStep(registry, probe(), _testContext('/tmp')));
     expect(f.type).toBe('error');
     expect(f.nonRetryable).toBe(false);
     expect(f.message).toBe('step "probe-step": disk on fire');
@@ -160,16 +153,16 @@ describe('runStep', () => {
     const strings = withHandler(async () => {
       throw 'just a string';
     });
-    expect((await failure(runStep(strings.registry, probe(), _testContext('/tmp')))).message).toBe(
-      'step "probe-step": just a string',
-    );
+    expect(
+      (await _stepFailure(runStep(strings.registry, probe(), _testContext('/tmp')))).message,
+    ).toBe('step "probe-step": just a string');
   });
 
   test("a handler's StepFailure keeps its type, retryability and details", async () => {
     const { registry } = withHandler(async () => {
       throw new StepFailure('quota', 'over quota', { nonRetryable: true, details: { used: 11 } });
     });
-    const f = await failure(runStep(registry, probe(), _testContext('/tmp')));
+    const f = await _stepFailure(runStep(registry, probe(), _testContext('/tmp')));
     expect(f.toJSON()).toEqual({
       type: 'quota',
       message: 'step "probe-step": over quota',
@@ -180,7 +173,7 @@ describe('runStep', () => {
 
   test('outputs that are not strings are an invalid-result', async () => {
     const { registry } = withHandler(async () => ({ outputs: { n: 1 as unknown as string } }));
-    const f = await failure(runStep(registry, probe(), _testContext('/tmp')));
+    const f = await _stepFailure(runStep(registry, probe(), _testContext('/tmp')));
     expect(f.type).toBe('invalid-result');
     expect(f.message).toContain('handler "probe" returned outputs that are not all strings');
   });
@@ -197,7 +190,7 @@ describe('runStep', () => {
         }
       });
       const started = Date.now();
-      const f = await failure(runStep(registry, probe({ timeout: 1 }), _testContext('/tmp')));
+      const f = await _stepFailure(runStep(registry, probe({ timeout: 1 }), _testContext('/tmp')));
       expect(Date.now() - started).toBeLessThan(1500);
       expect(f.type).toBe('timeout');
       expect(f.nonRetryable).toBe(false);
@@ -210,7 +203,7 @@ describe('runStep', () => {
       const ctx = _testContext('/tmp');
       const running = runStep(registry, probe(), ctx, { abortGraceMs: 100 });
       setTimeout(() => ctx.controller.abort(), 20);
-      const f = await failure(running);
+      const f = await _stepFailure(running);
       expect(f.type).toBe('cancelled');
       expect(ctx.linesOf('info')).toEqual([
         'step "probe-step": the handler did not stop within 100 ms of being aborted; abandoning it',
@@ -225,7 +218,7 @@ describe('runStep', () => {
       const ctx = _testContext('/tmp');
       const running = runStep(registry, probe(), ctx);
       ctx.controller.abort('operator pressed stop');
-      const f = await failure(running);
+      const f = await _stepFailure(running);
       expect(f.type).toBe('cancelled');
       expect(f.message).toBe('step "probe-step": the step was cancelled (operator pressed stop)');
     });
@@ -239,7 +232,7 @@ describe('runStep', () => {
           nonRetryable: true,
         }),
       );
-      const f = await failure(running);
+      const f = await _stepFailure(running);
       expect(f.type).toBe('operation-timeout');
       expect(f.nonRetryable).toBe(true);
       expect(f.message).toBe('step "probe-step": the operation ran out of time');
@@ -297,14 +290,14 @@ describe('rollbackStep', () => {
     const step = probe({
       rollback: { type: 'script', params: { command: 'exit 4', shell: true } },
     });
-    const f = await failure(rollbackStep(registry, step, undefined, _testContext('/tmp')));
+    const f = await _stepFailure(rollbackStep(registry, step, undefined, _testContext('/tmp')));
     expect(f.type).toBe('exit-code');
     expect(f.message).toBe('rollback of step "probe-step": the shell script exited with code 4');
   });
 
   test('bad rollback params name the rollback field', async () => {
     const step = probe({ rollback: { type: 'echo', params: { msg: 'x' } } });
-    const f = await failure(rollbackStep(registry, step, undefined, _testContext('/tmp')));
+    const f = await _stepFailure(rollbackStep(registry, step, undefined, _testContext('/tmp')));
     expect(f.type).toBe('invalid-params');
     expect(f.message).toContain('rollback.params.message: is required');
   });
@@ -417,12 +410,12 @@ describe('sleep', () => {
       ctx,
     );
     setTimeout(() => ctx.controller.abort(), 30);
-    expect((await failure(running)).type).toBe('cancelled');
+    expect((await _stepFailure(running)).type).toBe('cancelled');
     expect(Date.now() - started).toBeLessThan(500);
   });
 
   test('rejects a duration it cannot read', async () => {
-    const f = await failure(
+    const f = await _stepFailure(
       runStep(
         createStepRegistry(),
         _step({ name: 'z', type: 'sleep', params: { duration: true } }),

@@ -7,12 +7,12 @@ import {
   _makeWorkdir,
   _removeWorkdir,
   _step,
+  _stepFailure,
   _testContext,
   _waitForPid,
 } from './fixtures/context.ts';
 import { createStepRegistry, runStep } from './registry.ts';
 import { createScriptStep, parseOutputFile } from './script.ts';
-import { StepFailure } from './types.ts';
 
 let workdir: string;
 beforeEach(async () => {
@@ -25,15 +25,6 @@ afterEach(async () => {
 const registry = createStepRegistry();
 const script = (params: Record<string, unknown>, extra: { timeout?: number } = {}) =>
   _step({ name: 'run', type: 'script', params, ...extra });
-
-async function failure(promise: Promise<unknown>): Promise<StepFailure> {
-  const e: unknown = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  if (!(e instanceof StepFailure)) throw new Error(`expected a StepFailure, got ${String(e)}`);
-  return e;
-}
 
 describe('script', () => {
   describe('argv and shell', () => {
@@ -132,7 +123,7 @@ describe('script', () => {
     });
 
     test('rejects an invalid variable name', async () => {
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(
           registry,
           script({ command: 'true', env: { 'BAD-NAME': 'x' } }),
@@ -177,7 +168,7 @@ describe('script', () => {
     });
 
     test('a malformed line fails the step, naming the line', async () => {
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(
           registry,
           script({ command: 'printf "ok=1\\nno equals sign\\n" >> "$MUSTER_OUTPUT"', shell: true }),
@@ -199,7 +190,7 @@ describe('script', () => {
   describe('failures', () => {
     test('a non-zero exit is a retryable exit-code failure with the last stderr lines', async () => {
       const ctx = _testContext(workdir);
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(
           registry,
           script({ command: 'for i in 1 2 3; do echo "err $i" >&2; done; exit 3', shell: true }),
@@ -220,7 +211,7 @@ describe('script', () => {
       const handler = createScriptStep({ stderrTailLines: 2 });
       const reg = createStepRegistry({ builtins: false });
       reg.register(handler);
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(
           reg,
           script({ command: 'seq 1 10 >&2; exit 1', shell: true }),
@@ -231,7 +222,7 @@ describe('script', () => {
     });
 
     test('a process killed by a signal reports it', async () => {
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(registry, script({ command: 'kill -USR1 $$', shell: true }), _testContext(workdir)),
       );
       expect(f.type).toBe('exit-code');
@@ -239,7 +230,7 @@ describe('script', () => {
     });
 
     test('a missing command is a non-retryable command-not-found', async () => {
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(registry, script({ command: 'no-such-command-xyz' }), _testContext(workdir)),
       );
       expect(f.type).toBe('command-not-found');
@@ -248,7 +239,7 @@ describe('script', () => {
     });
 
     test('a missing command inside a shell script is command-not-found too', async () => {
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(
           registry,
           script({ command: 'no-such-command-xyz', shell: true }),
@@ -261,7 +252,7 @@ describe('script', () => {
 
     test('a file that is not executable is command-not-executable', async () => {
       await writeFile(join(workdir, 'plain.sh'), 'echo hi\n', { mode: 0o644 });
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(registry, script({ command: './plain.sh' }), _testContext(workdir)),
       );
       // root may execute any file that has an x bit; none is set here, so this holds for root too.
@@ -270,7 +261,7 @@ describe('script', () => {
     });
 
     test('a missing cwd is cwd-not-found, not command-not-found', async () => {
-      const f = await failure(
+      const f = await _stepFailure(
         runStep(registry, script({ command: 'true', cwd: 'nowhere' }), _testContext(workdir)),
       );
       expect(f.type).toBe('cwd-not-found');
@@ -324,7 +315,7 @@ describe('script', () => {
       expect(await _isRunning(child)).toBe(true);
       const started = Date.now();
       ctx.controller.abort();
-      const f = await failure(running);
+      const f = await _stepFailure(running);
       expect(f.type).toBe('cancelled');
       expect(f.message).toBe('step "run": the step was cancelled');
       // Under the 2 s SIGKILL grace: SIGTERM to the group was enough.
@@ -348,7 +339,7 @@ describe('script', () => {
       const parent = await _waitForPid(join(workdir, 'parent.pid'));
       const child = await _waitForPid(join(workdir, 'child.pid'));
       ctx.controller.abort();
-      const f = await failure(running);
+      const f = await _stepFailure(running);
       expect(f.type).toBe('cancelled');
       expect(await _isRunning(parent)).toBe(false);
       expect(await _isRunning(child)).toBe(false);
@@ -364,7 +355,7 @@ describe('script', () => {
         ctx,
       );
       const pid = await _waitForPid(join(workdir, 'pid'));
-      const f = await failure(running);
+      const f = await _stepFailure(running);
       expect(f.type).toBe('timeout');
       expect(f.message).toBe('step "run": did not finish within its timeout of 1s');
       expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
@@ -375,7 +366,9 @@ describe('script', () => {
     test('does not start anything when already aborted', async () => {
       const ctx = _testContext(workdir);
       ctx.controller.abort();
-      const f = await failure(runStep(registry, script({ command: 'touch', args: ['made'] }), ctx));
+      const f = await _stepFailure(
+        runStep(registry, script({ command: 'touch', args: ['made'] }), ctx),
+      );
       expect(f.type).toBe('cancelled');
       expect(await readdir(workdir)).toEqual([]);
     });
