@@ -29,6 +29,7 @@ import { lineSplitter } from '../../orchestrator/src/steps/line-splitter.ts';
 import { createStepRegistry } from '../../orchestrator/src/steps/registry.ts';
 import {
   parseOutputFile,
+  scriptEnvironment,
   ScriptParamsSchema,
   scriptSettings,
   type ScriptParams,
@@ -168,16 +169,7 @@ async function runRemoteScript(
     await createExclusive(sftp, outputFile);
   });
   try {
-    const env: Record<string, string> = {
-      MUSTER_RUN_ID: ctx.runId,
-      MUSTER_TASK_ID: ctx.taskId,
-      MUSTER_ATTEMPT: String(ctx.attempt),
-      ...(ctx.server ? { MUSTER_SERVER: ctx.server.name } : {}),
-      MUSTER_WORKDIR: ctx.workdir,
-      ...ctx.env,
-      ...params.env,
-      MUSTER_OUTPUT: outputFile,
-    };
+    const env = scriptEnvironment(params, ctx, outputFile);
     const argv = params.shell
       ? ['/bin/sh', '-c', params.command, 'sh', ...params.args]
       : [params.command, ...params.args];

@@ -86,6 +86,32 @@ export function createScriptStep(options: ScriptStepOptions = {}): StepHandler<S
 /** The built-in `script` step. */
 export const scriptStep = createScriptStep();
 
+/**
+ * What a script finds in its environment, here and over ssh: the `MUSTER_*` facts of its task, the
+ * run's environment, then the step's own `env`, and last `MUSTER_OUTPUT`, which nothing overrides.
+ *
+ * @param params The step's params.
+ * @param ctx The step's context.
+ * @param outputFile Where the script writes its outputs.
+ * @returns The variables; the local step puts its own process's environment under them.
+ */
+export function scriptEnvironment(
+  params: ScriptParams,
+  ctx: StepContext,
+  outputFile: string,
+): Record<string, string> {
+  return {
+    MUSTER_RUN_ID: ctx.runId,
+    MUSTER_TASK_ID: ctx.taskId,
+    MUSTER_ATTEMPT: String(ctx.attempt),
+    ...(ctx.server ? { MUSTER_SERVER: ctx.server.name } : {}),
+    MUSTER_WORKDIR: ctx.workdir,
+    ...ctx.env,
+    ...params.env,
+    MUSTER_OUTPUT: outputFile,
+  };
+}
+
 /** A script step's options with their defaults filled in: here, and over ssh. */
 export type ScriptSettings = Required<ScriptStepOptions>;
 
@@ -118,14 +144,7 @@ async function runScript(
     await writeFile(outputFile, '', { mode: 0o600 });
     const env: Record<string, string> = {
       ...(process.env as Record<string, string>),
-      MUSTER_RUN_ID: ctx.runId,
-      MUSTER_TASK_ID: ctx.taskId,
-      MUSTER_ATTEMPT: String(ctx.attempt),
-      ...(ctx.server ? { MUSTER_SERVER: ctx.server.name } : {}),
-      MUSTER_WORKDIR: ctx.workdir,
-      ...ctx.env,
-      ...params.env,
-      MUSTER_OUTPUT: outputFile,
+      ...scriptEnvironment(params, ctx, outputFile),
     };
     const [file, argv] = params.shell
       ? ['/bin/sh', ['-c', params.command, 'sh', ...params.args]]
