@@ -15,7 +15,7 @@
  */
 import type { PlannedTask } from '../plan/types.ts';
 import type { Run, RunEvent, RunSnapshot, RunStatus, TaskStatus } from '../engine/types.ts';
-import { FINAL_RUN_STATUSES } from '../engine/types.ts';
+import { FINAL_RUN_STATUSES, FINISHED_TASK_STATUSES } from '../engine/types.ts';
 
 /** A bounded label for a queue: `server`, `provider` or `orchestrator`, never its name. */
 export type QueueKind = 'server' | 'provider' | 'orchestrator';
@@ -64,14 +64,6 @@ interface RunTrack {
   readonly tasks: Map<string, TaskTrack>;
   readonly operations: Map<string, OperationTrack>;
 }
-
-const FINISHED: ReadonlySet<TaskStatus> = new Set([
-  'succeeded',
-  'failed',
-  'skipped',
-  'cancelled',
-  'rolled_back',
-]);
 
 const RUN_STATUS_OF: Partial<Record<RunEvent['type'], RunStatus>> = {
   'run:started': 'running',
@@ -241,7 +233,7 @@ export class RunTracker {
   }
 
   private finish(run: RunTrack, task: TaskTrack, status: TaskStatus, at: number): void {
-    const wasFinished = FINISHED.has(task.status);
+    const wasFinished = FINISHED_TASK_STATUSES.has(task.status);
     task.status = status;
     if (wasFinished) return;
     for (const id of task.dependents) release(run, id, at);
@@ -302,7 +294,7 @@ function build(snapshot: RunSnapshot): RunTrack {
       operations.set(planned.operation, operation);
     }
     operation.tasks.push(planned.id);
-    if (!FINISHED.has(state?.status ?? 'pending')) operation.unfinished++;
+    if (!FINISHED_TASK_STATUSES.has(state?.status ?? 'pending')) operation.unfinished++;
     else operation.finishedAt = Math.max(operation.finishedAt, state?.finishedAt?.getTime() ?? 0);
     tasks.set(planned.id, {
       kind: queueKind(planned.queue),
@@ -322,7 +314,7 @@ function build(snapshot: RunSnapshot): RunTrack {
     const to = tasks.get(edge.to);
     if (!from || !to) continue;
     from.dependents.push(edge.to);
-    if (!FINISHED.has(from.status)) {
+    if (!FINISHED_TASK_STATUSES.has(from.status)) {
       to.waiting++;
     } else {
       const finishedAt = states.get(edge.from)?.finishedAt?.getTime() ?? 0;

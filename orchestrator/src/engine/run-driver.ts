@@ -35,7 +35,7 @@ import type {
   TaskStatus,
   TaskWrite,
 } from './types.ts';
-import { FINAL_RUN_STATUSES } from './types.ts';
+import { FINAL_RUN_STATUSES, FINISHED_TASK_STATUSES } from './types.ts';
 import { DriverStoppedError, EngineError } from './errors.ts';
 
 /** What the driver needs from the store. */
@@ -60,14 +60,6 @@ export interface RunDriverOptions {
   /** Called with each event once it is committed. */
   readonly onEvent?: (event: RunEvent) => void;
 }
-
-const FINISHED: ReadonlySet<TaskStatus> = new Set([
-  'succeeded',
-  'failed',
-  'skipped',
-  'cancelled',
-  'rolled_back',
-]);
 
 interface TaskNode {
   readonly plan: PlannedTask;
@@ -385,7 +377,7 @@ export class RunDriver {
       count++;
     }
     for (const o of this.ops) {
-      const unfinished = o.tasks.some((t) => !FINISHED.has(t.s.status));
+      const unfinished = o.tasks.some((t) => !FINISHED_TASK_STATUSES.has(t.s.status));
       if (unfinished) {
         o.completedBatches = 0;
         o.nextBatchAt = 0;
@@ -535,15 +527,15 @@ export class RunDriver {
     }
     for (const node of this.tasks.values()) {
       const op = node.op;
-      if (FINISHED.has(node.s.status)) op.finished++;
+      if (FINISHED_TASK_STATUSES.has(node.s.status)) op.finished++;
       if (node.s.status === 'succeeded') op.succeeded++;
     }
     for (const op of this.ops) op.barriersLifted = allFinished(op);
     for (const node of this.tasks.values()) {
-      node.waiting = node.deps.filter((d) => !FINISHED.has(d.node.s.status)).length;
+      node.waiting = node.deps.filter((d) => !FINISHED_TASK_STATUSES.has(d.node.s.status)).length;
       const op = node.op;
       for (const barrier of op.barriersIn) if (!barrier.from.barriersLifted) node.waiting++;
-      if (FINISHED.has(node.s.status)) {
+      if (FINISHED_TASK_STATUSES.has(node.s.status)) {
         if (node.s.status === 'failed') op.failures++;
       } else {
         this.unfinished++;
@@ -633,7 +625,10 @@ export class RunDriver {
     }
     if (strategy === 'sequential') {
       if (op.running > 0) return;
-      while (op.cursor < op.tasks.length && FINISHED.has(op.tasks[op.cursor]!.s.status))
+      while (
+        op.cursor < op.tasks.length &&
+        FINISHED_TASK_STATUSES.has(op.tasks[op.cursor]!.s.status)
+      )
         op.cursor++;
       const next = op.tasks[op.cursor];
       if (next && op.ready.has(next)) start(next);
@@ -1151,7 +1146,9 @@ export class RunDriver {
     if (this.running > 0 || this.rollingBack || this.fatal !== undefined) return;
     if (FINAL_RUN_STATUSES.has(this.status)) return;
     if (this.stopping) {
-      const unfinished = [...this.tasks.values()].filter((t) => !FINISHED.has(t.s.status));
+      const unfinished = [...this.tasks.values()].filter(
+        (t) => !FINISHED_TASK_STATUSES.has(t.s.status),
+      );
       const mode = this.stopping;
       for (const t of unfinished) {
         this.clearRetryTimer(t);

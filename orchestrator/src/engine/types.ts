@@ -65,6 +65,15 @@ export const TASK_STATUSES = [
 ] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
+/** States a task does not leave by itself: all but `pending` and `running`. */
+export const FINISHED_TASK_STATUSES: ReadonlySet<TaskStatus> = new Set([
+  'succeeded',
+  'failed',
+  'skipped',
+  'cancelled',
+  'rolled_back',
+]);
+
 /** Operation states: derived from their tasks, stored for queries. */
 export type OperationStatus =
   'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'rolled_back';
