@@ -196,24 +196,25 @@ export function formatOf(path: string): WorkflowFormat {
   );
 }
 
+/**
+ * Why a file could not be read, in a user's words: `no such file`, `it is a directory`,
+ * `permission denied`, else the system's message.
+ */
+export function whyUnreadable(e: unknown): string {
+  const code = (e as { code?: string } | null)?.code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'it is a directory';
+  if (code === 'EACCES') return 'permission denied';
+  return e instanceof Error ? e.message : String(e);
+}
+
 async function readSource(path: string, what: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (e: unknown) {
-    const code = (e as { code?: string }).code;
-    const reason =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'it is a directory'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : e instanceof Error
-              ? e.message
-              : String(e);
     throw new MusterError(
       'MUS2002',
-      `cannot read ${what} file "${path}": ${reason}; check the path`,
+      `cannot read ${what} file "${path}": ${whyUnreadable(e)}; check the path`,
       { cause: e },
     );
   }

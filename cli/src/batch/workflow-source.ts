@@ -5,7 +5,7 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
-import { formatOf } from '../../../schemas/src/load.ts';
+import { formatOf, whyUnreadable } from '../../../schemas/src/load.ts';
 import type { WorkflowFormat } from '../../../schemas/src/load.ts';
 import { MusterError } from '../../../schemas/src/problems.ts';
 import { UsageError } from '../exit.ts';
@@ -52,16 +52,7 @@ export async function readWorkflowSource(
   try {
     return { file, source: await readFile(file, 'utf8'), format: resolved };
   } catch (e: unknown) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'it is a directory'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : (e as Error).message;
-    throw new UsageError(`cannot read workflow file "${file}": ${why}`);
+    throw new UsageError(`cannot read workflow file "${file}": ${whyUnreadable(e)}`);
   }
 }
 
