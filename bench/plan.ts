@@ -434,7 +434,6 @@ function main(sizes: readonly number[]): void {
  */
 function endToEnd(sizes: readonly number[]): void {
   const dir = mkdtempSync(join(tmpdir(), 'muster-bench-plan-'));
-  const resolve = createRequire(import.meta.url).resolve;
   try {
     console.log('');
     console.log(
@@ -458,20 +457,13 @@ function endToEnd(sizes: readonly number[]): void {
       for (const format of ['json', 'yaml'] as const) {
         const file = join(dir, `w${size}.${format}`);
         writeFileSync(file, format === 'json' ? JSON.stringify(workflow) : stringifyYaml(workflow));
-        const read = `require('node:fs').readFileSync(${JSON.stringify(file)}, 'utf8')`;
-        const parse =
-          format === 'json'
-            ? `JSON.parse(${read})`
-            : `require(${JSON.stringify(resolve('js-yaml'))}).load(${read})`;
         const plan = median(
           [0, 1, 2].map(() => wall([...musterNodeArgs(), 'plan', file, '-o', 'json'])),
         );
-        const baseline = median(
-          [0, 1, 2].map(() => wall(['-e', `process.stdout.write(JSON.stringify(${parse}))`])),
-        );
+        const baseline = readParseWrite(file, format);
         const yamlAlone =
           format === 'yaml'
-            ? wall(['-e', `require(${JSON.stringify(resolve('yaml'))}).parse(${read})`])
+            ? wall(['-e', `require(${JSON.stringify(resolve('yaml'))}).parse(${readText(file)})`])
             : undefined;
         console.log(
           [
@@ -492,6 +484,33 @@ function endToEnd(sizes: readonly number[]): void {
   }
 }
 
+const resolve = createRequire(import.meta.url).resolve;
+
+/** Code for `node -e` that reads `file` as text. */
+function readText(file: string): string {
+  return `require('node:fs').readFileSync(${JSON.stringify(file)}, 'utf8')`;
+}
+
+/**
+ * The baseline of the end-to-end tables: the median wall time (of 3) of a Node process that only
+ * reads `file`, parses it (`JSON.parse`, or js-yaml) and writes it out as JSON.
+ */
+function readParseWrite(file: string, format: 'json' | 'yaml'): number {
+  const parse =
+    format === 'json'
+      ? `JSON.parse(${readText(file)})`
+      : `require(${JSON.stringify(resolve('js-yaml'))}).load(${readText(file)})`;
+  return median(
+    [0, 1, 2].map(() => {
+      const start = performance.now();
+      execFileSync(process.execPath, ['-e', `process.stdout.write(JSON.stringify(${parse}))`], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      return performance.now() - start;
+    }),
+  );
+}
+
 /**
  * `muster validate FILE` of the same JSON workflows with the first `depends_on` name of one
  * operation in a hundred misspelt (`op-12` becomes `opp-12`): every problem located in the file,
@@ -506,7 +525,6 @@ function endToEnd(sizes: readonly number[]): void {
  */
 function misspelt(sizes: readonly number[]): void {
   const dir = mkdtempSync(join(tmpdir(), 'muster-bench-misspelt-'));
-  const resolve = createRequire(import.meta.url).resolve;
   const wall = (run: () => void) => {
     const start = performance.now();
     run();
@@ -549,24 +567,7 @@ function misspelt(sizes: readonly number[]): void {
             }
           }),
         );
-        const read = `require('node:fs').readFileSync(${JSON.stringify(file)}, 'utf8')`;
-        const parse =
-          format === 'json'
-            ? `JSON.parse(${read})`
-            : `require(${JSON.stringify(resolve('js-yaml'))}).load(${read})`;
-        const baseline = median(
-          [0, 1, 2].map(() =>
-            wall(() =>
-              execFileSync(
-                process.execPath,
-                ['-e', `process.stdout.write(JSON.stringify(${parse}))`],
-                {
-                  stdio: ['ignore', 'ignore', 'inherit'],
-                },
-              ),
-            ),
-          ),
-        );
+        const baseline = readParseWrite(file, format);
         console.log(
           [
             String(size).padStart(10),
